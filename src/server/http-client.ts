@@ -1,0 +1,28 @@
+/** Outgoing HTTP behind a small interface, so tests and other transports can replace fetch. */
+
+export interface HttpResponse {
+  status: number
+  header(name: string): string | undefined
+  body: string
+}
+
+export interface HttpClient {
+  post(url: string, headers: Record<string, string>, body: string, signal?: AbortSignal): Promise<HttpResponse>
+}
+
+/** Node's fetch, with a per-request timeout. */
+export function fetchHttpClient(timeoutMs: number): HttpClient {
+  return {
+    async post(url, headers, body, signal) {
+      const timeout = AbortSignal.timeout(timeoutMs)
+      const res = await fetch(url, {
+        method: 'POST',
+        headers,
+        body,
+        signal: signal === undefined ? timeout : AbortSignal.any([timeout, signal]),
+      })
+      const text = await res.text()
+      return { status: res.status, header: (n) => res.headers.get(n) ?? undefined, body: text }
+    },
+  }
+}
