@@ -1,6 +1,6 @@
 import type { NormalizedSettings } from '../settings'
 import type { Context, Operation, Properties, Translation } from '../types'
-import { isoDates, lowerSet, parseAmount } from './values'
+import { isEmpty, isoDates, lowerSet, parseAmount } from './values'
 
 type TrackSettings = Pick<NormalizedSettings, 'people' | 'sourceName' | 'superProperties' | 'eventIncrements' | 'propIncrements'>
 
@@ -85,7 +85,8 @@ export function translateTrack(
 
 /** `revenue`, or `total` on an order completion; zero and non-numbers give no charge. */
 function revenue(event: string, props: Properties): number | undefined {
-  const raw = props.revenue !== undefined ? props.revenue : ORDER_EVENTS.has(event.toLowerCase()) ? props.total : undefined
+  // A null or empty `revenue` is no revenue, so an order's `total` still counts.
+  const raw = !isEmpty(props.revenue) ? props.revenue : ORDER_EVENTS.has(event.toLowerCase()) ? props.total : undefined
   const amount = parseAmount(raw)
   return amount === 0 ? undefined : amount
 }
