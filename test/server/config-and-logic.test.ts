@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, ENV_VARS, helpText, loadConfig } from '../../src/server/config.js'
+import { canonicalMpid, renderBatch, resolveCohortIdentity } from '../../src/server/mixpanel-cohorts.js'
+import {
+  applyMembershipChanges, resolveAudienceSettings, resolveDistinctId, segmentMembership,
+} from '../../src/server/mparticle-audience.js'
+
+const problems = (env: Record<string, string>): string[] => {
+  try {
+    loadConfig(env)
+    return []
+  } catch (err) {
+    return (err as ConfigError).problems
+  }
+}
+
+describe('configuration', () => {
+  it('has the defaults of SPEC §10', () => {
+    const c = loadConfig({})
+    expect(c.port).toBe(8787)
+    expect(c.host).toBe('127.0.0.1')
+    expect(c.dbPath).toBe('./shim.sqlite')
+    expect(c.mparticle.apiHost).toBe('https://s2s.mparticle.com')
+    expect(c.mparticle.environment).toBe('production')
+    expect(c.engageBatchSize).toBe(2000)
+    expect(c.bulkBatchSize).toBe(100)
+    expect(c.identityOrder).toEqual(['customer', 'ios_vendor_id', 'ios_advertising_id', 'android_id'])
+  })
+
+  it('refuses PostgreSQL clearly until it is supported', () => {
+    expect(problems({ DATABASE_URL: 'postgres://u:p@db/shim' })).toEqual([
+      '`DATABASE_URL` selects PostgreSQL, which is not supported yet: unset it to use the embedded SQLite store (`SHIM_DB`)',
+    ])
+  })
+
+  it('refuses MIXPANEL_USE_PEOPLE=false', () => {
+    expect(problems({ MIXPANEL_USE_PEOPLE: 'false' })[0]).toMatch(/`MIXPANEL_USE_PEOPLE` is false: .*Use Mixpanel People/)
+  })
+
+  it('names every bad variable at once', () => {
+    expect(problems({
+      PORT: 'eighty', MIXPANEL_TARGET_SERVER: 'moon', MIXPANEL_API_HOST: 'ftp://x', SHIM_ENGAGE_BATCH_SIZE: '5000',
+      MIXPANEL_WEBHOOK_USER: 'u', SHIM_IDENTITY_ORDER: 'customer,shoe_size',
+    })).toEqual([
+      '`MIXPANEL_TARGET_SERVER` must be standard, eu or india (got "moon")',
+      '`SHIM_IDENTITY_ORDER` has an unknown mParticle identity "shoe_size" (known: customer, email, other, other2, other3, other4, facebook, twitter, google, microsoft, yahoo, android_id, google_advertising_id, ios_advertising_id, ios_vendor_id, roku_advertising_id, fire_advertising_id, microsoft_advertising_id, roku_publisher_id, microsoft_publisher_id)',
+      '`MIXPANEL_WEBHOOK_USER` and `MIXPANEL_WEBHOOK_PASSWORD` must be set together',
+      '`PORT` must be a whole number (got "eighty")',
+      '`MIXPANEL_API_HOST` must be an http(s) URL (got "ftp://x")',
+      '`SHIM_ENGAGE_BATCH_SIZE` must be between 1 and 2000 (got 5000)',
+    ])
+  })
+
+  it('documents every variable in --help', () => {
+    const text = helpText()
+    for (const v of ENV_VARS) expect(text).toContain(v.name)
+    for (const name of ['PORT', 'SHIM_DB', 'MIXPANEL_TOKEN', 'MIXPANEL_TARGET_SERVER', 'MIXPANEL_API_HOST', 'MIXPANEL_ONE_ATTRIBUTE_PER_AUDIENCE',
+      'MIXPANEL_USE_PEOPLE', 'MPARTICLE_SHARED_SECRET', 'MIXPANEL_WEBHOOK_USER', 'MIXPANEL_WEBHOOK_PASSWORD', 'MPARTICLE_API_KEY',
+      'MPARTICLE_API_SECRET', 'MPARTICLE_API_HOST', 'MPARTICLE_ENVIRONMENT']) {
+      expect(ENV_VARS.map((v) => v.name)).toContain(name)
+    }
+  })
+})
+
+describe('mParticle → Mixpanel logic', () => {
+  it('formats SegmentMembership as quoted ids, comma-separated, ascending', () => {
+    expect(segmentMembership([11036, 11034])).toBe("'11034','11036'")
+    expect(segmentMembership([])).toBe('')
+    expect(segmentMembership([100, 20, 3])).toBe("'3','20','100'")
+  })
+
+  it('chooses the API host from the target server unless MIXPANEL_API_HOST is set', () => {
+    const c = loadConfig({ MIXPANEL_TOKEN: 't' })
+    expect(resolveAudienceSettings(c, {}, true).apiBase).toBe('https://api.mixpanel.com')
+    expect(resolveAudienceSettings(c, { 'Mixpanel Target Server': 'EU Residency Server' }, true).apiBase).toBe('https://api-eu.mixpanel.com')
+    expect(resolveAudienceSettings(c, { mixpanelTargetServer: 'india' }, true).apiBase).toBe('https://api-in.mixpanel.com')
+    const eu = loadConfig({ MIXPANEL_TOKEN: 't', MIXPANEL_TARGET_SERVER: 'eu' })
+    expect(resolveAudienceSettings(eu, { 'Mixpanel Target Server': 'india' }, true).apiBase).toBe('https://api-eu.mixpanel.com')
+    const explicit = loadConfig({ MIXPANEL_TOKEN: 't', MIXPANEL_TARGET_SERVER: 'india', MIXPANEL_API_HOST: 'http://127.0.0.1:4000/' })
+    expect(resolveAudienceSettings(explicit, {}, true).apiBase).toBe('http://127.0.0.1:4000')
+  })
+
+  it('ignores stale changes and audiences whose subscription was removed', () => {
+    const current = new Map([[1, { member: true, ts: 50 }], [2, { member: false, ts: 10 }]])
+    const out = applyMembershipChanges(current, [
+      { audienceId: 1, audienceName: 'A', member: false },
+      { audienceId: 2, audienceName: 'B', member: true },
+      { audienceId: 3, audienceName: 'C', member: true },
+    ], 20, new Set([3]))
+    expect(out.stale).toBe(1)
+    expect(out.ignoredRemoved).toBe(1)
+    expect(out.changed).toEqual([{ audienceId: 2, audienceName: 'B', member: true }])
+    expect(out.members).toEqual([1, 2])
+    expect(out.writes).toEqual([{ audienceId: 2, member: true, ts: 20 }])
+  })
+
+  it('reports no change when a message adds and deletes the same audience', () => {
+    const out = applyMembershipChanges(new Map(), [
+      { audienceId: 1, audienceName: 'A', member: true },
+      { audienceId: 1, audienceName: 'A', member: false },
+    ], 5, new Set())
+    expect(out.changed).toEqual([])
+    expect(out.members).toEqual([])
+  })
+
+  it('uses only raw identities for the distinct id', () => {
+    expect(resolveDistinctId([
+      { type: 'customer', encoding: 'sha256', value: 'hash' },
+      { type: 'ios_vendor_id', encoding: 'raw', value: 'idfv' },
+    ], ['customer', 'ios_vendor_id'])).toBe('idfv')
+    expect(resolveDistinctId([{ type: 'customer', encoding: undefined, value: 'c' }], ['customer'])).toBe('c')
+    expect(resolveDistinctId([{ type: 'email', encoding: 'raw', value: 'a@b.co' }], ['customer'])).toBeUndefined()
+  })
+})
+
+describe('Mixpanel → mParticle logic', () => {
+  it('accepts 64-bit MPIDs exactly and nothing else', () => {
+    expect(canonicalMpid('-9223372036854775808')).toBe('-9223372036854775808')
+    expect(canonicalMpid('9223372036854775807')).toBe('9223372036854775807')
+    expect(canonicalMpid('9223372036854775808')).toBeUndefined()
+    expect(canonicalMpid(42)).toBe('42')
+    expect(canonicalMpid(0)).toBeUndefined()
+    expect(canonicalMpid('12a')).toBeUndefined()
+    expect(canonicalMpid(1.5)).toBeUndefined()
+  })
+
+  it('renders a batch with the MPID as a number literal', () => {
+    expect(renderBatch({ type: 'mpid', value: '9223372036854775807' }, { 'Cohort A': true }, 'production'))
+      .toBe('{"environment":"production","mpid":9223372036854775807,"user_attributes":{"Cohort A":true},"schema_version":2}')
+  })
+
+  it('falls back along the configured identity order', () => {
+    const rules = loadConfig({}).cohortIdentityOrder
+    expect(resolveCohortIdentity({ $mparticle_user_id: '77', mixpanel_distinct_id: 'd' }, rules)).toEqual({ type: 'mpid', value: '77' })
+    expect(resolveCohortIdentity({ $mparticle_user_id: '', mixpanel_distinct_id: 'd' }, rules)).toEqual({ type: 'customer_id', value: 'd' })
+    expect(resolveCohortIdentity({ mixpanel_distinct_id: '' }, rules)).toBeUndefined()
+  })
+})
