@@ -27,7 +27,8 @@ export function translateIdentify(message: Message, { settings, state }: Context
   const supers = settings.setAllTraitsByDefault ? { ...superSource } : pick(superSource, listed(settings.superProperties))
   for (const key of Object.keys(supers)) {
     const value = supers[key]
-    if (Array.isArray(value)) supers[key] = unionArrays(state.superProperty(key), value)
+    // An empty array clears, as it does on the profile.
+    if (Array.isArray(value) && value.length > 0) supers[key] = unionArrays(state.superProperty(key), value)
   }
   const nameTag = [mp.$email, mp.$username, userId].find((v): v is string => typeof v === 'string' && v !== '')
   if (nameTag !== undefined) supers.mp_name_tag = nameTag

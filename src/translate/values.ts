@@ -61,11 +61,17 @@ function identity(item: unknown): string {
   return typeof item === 'object' && item !== null ? `o${JSON.stringify(item)}` : `${typeof item}:${String(item)}`
 }
 
-/** Parses an amount such as `12.5`, `"12.50"` or `"$1,012.50"`; anything else gives undefined. */
+/**
+ * Parses an amount such as `12.5`, `"12.50"`, `"$1,012.50"` or `"10,50 €"` (a
+ * comma before one or two final digits, with no dot, is a decimal comma);
+ * anything else gives undefined.
+ */
 export function parseAmount(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) ? value : undefined
   if (typeof value !== 'string') return undefined
-  const cleaned = value.replace(/[^0-9.\-]/g, '')
+  let cleaned = value.replace(/[^0-9.,\-]/g, '')
+  if (!cleaned.includes('.')) cleaned = cleaned.replace(/,(\d{1,2})$/, '.$1')
+  cleaned = cleaned.replace(/,/g, '')
   if (!/^-?\d*\.?\d+$/.test(cleaned)) return undefined
   const n = Number(cleaned)
   return Number.isFinite(n) ? n : undefined

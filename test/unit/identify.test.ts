@@ -230,9 +230,9 @@ describe('identify: super properties', () => {
     expect(run(identify(null, { tags: ['x', 'y'] })).ops[0]).toEqual({ op: 'register', props: { tags: ['x', 'y'] } })
   })
 
-  test('an empty array leaves the registered list as it is (a union), while People gets it set to []', () => {
+  test('an empty array clears the registered list, as People gets it set to []', () => {
     expect(run(identify(null, { tags: [] }), {}, { registered: { tags: ['a'] } }).ops).toEqual([
-      { op: 'register', props: { tags: ['a'] } },
+      { op: 'register', props: { tags: [] } },
       { op: 'people.set', props: { tags: [] } },
     ])
   })

@@ -258,3 +258,17 @@ describe('track: super properties', () => {
     ])
   })
 })
+
+describe('parseAmount', () => {
+  test('reads a decimal comma before one or two final digits', async () => {
+    const { parseAmount } = await import('../../src/translate/values')
+    expect(parseAmount('10,50 €')).toBe(10.5)
+    expect(parseAmount('€ 7,5')).toBe(7.5)
+  })
+
+  test('reads commas as thousands separators otherwise', async () => {
+    const { parseAmount } = await import('../../src/translate/values')
+    expect(parseAmount('$1,012.50')).toBe(1012.5)
+    expect(parseAmount('1,050')).toBe(1050)
+  })
+})
