@@ -1,0 +1,168 @@
+/**
+ * Through the real Node server: startShim() on a random loopback port, and
+ * the compiled CLI in a child process (kill -9 and restart, SIGTERM).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { rmSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { startShim, type RunningShim } from '../../src/server/index.js'
+import { silentLogger } from '../../src/server/logger.js'
+import { MockUpstream, basic, cohort, engageUpdates, membership, profile, tempDir, waitFor } from './helpers.js'
+
+const root = resolve(__dirname, '../..')
+// Inside the repository (so node_modules resolves) and git-ignored (.tmp/).
+const buildDir = join(root, '.tmp', `shim-cli-test-${process.pid}`)
+const cli = join(buildDir, 'cli.js')
+
+const cleanups: (() => Promise<void> | void)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+const postJson = (url: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> =>
+  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
+
+describe('startShim() on a real socket', () => {
+  it('runs both flows end to end with secrets, health and metrics over HTTP', async () => {
+    const mixpanel = await MockUpstream.start()
+    const mparticle = await MockUpstream.start({ status: 202 })
+    const { dir, cleanup } = tempDir()
+    cleanups.push(cleanup, () => mixpanel.close(), () => mparticle.close())
+    const shim = await startShim({
+      port: 0,
+      logger: silentLogger,
+      env: {
+        HOST: '127.0.0.1', SHIM_DB: join(dir, 'shim.sqlite'), SHIM_BATCH_LINGER_MS: '0',
+        MIXPANEL_TOKEN: 'tok', MIXPANEL_API_HOST: mixpanel.url, MIXPANEL_ONE_ATTRIBUTE_PER_AUDIENCE: 'true',
+        MPARTICLE_SHARED_SECRET: 'mp-secret', MIXPANEL_WEBHOOK_USER: 'u', MIXPANEL_WEBHOOK_PASSWORD: 'p',
+        MPARTICLE_API_KEY: 'k', MPARTICLE_API_SECRET: 's', MPARTICLE_API_HOST: mparticle.url,
+      },
+    })
+    cleanups.push(() => shim.close())
+    expect(shim.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+
+    const a = await postJson(`${shim.url}/mparticle`, membership([profile({ customer: 'c1', audiences: [[11034, 'Ibiza Dreamers', 'add']] })]),
+      { 'x-shim-secret': 'mp-secret' })
+    expect(a.status).toBe(200)
+    const b = await postJson(`${shim.url}/mixpanel/cohorts`, cohort('add_members', [{ mixpanel_distinct_id: 'd1' }], { session: 's' }),
+      { authorization: basic('u', 'p') })
+    expect(await b.json()).toEqual({ action: 'add_members', status: 'success' })
+    expect((await postJson(`${shim.url}/mparticle`, membership([]))).status).toBe(401)
+
+    await waitFor(() => mixpanel.requests.length === 1 && mparticle.requests.length === 1)
+    expect(engageUpdates(mixpanel)).toEqual([
+      { $token: 'tok', $distinct_id: 'c1', $ip: '0', $ignore_time: true, $set: { SegmentMembership: "'11034'", 'In Ibiza Dreamers': true } },
+    ])
+    expect(mparticle.requests[0]!.body).toBe('[{"environment":"production","user_identities":{"customer_id":"d1"},"user_attributes":{"Power Users":true},"schema_version":2}]')
+    expect(mparticle.requests[0]!.headers.authorization).toBe(basic('k', 's'))
+
+    expect(await (await fetch(`${shim.url}/healthz`)).json()).toMatchObject({ status: 'ok' })
+    const metrics = await (await fetch(`${shim.url}/metrics`)).text()
+    expect(metrics).toContain('shim_updates_sent_total{sink="mixpanel"} 1')
+    expect(metrics).toContain('shim_updates_sent_total{sink="mparticle"} 1')
+  })
+
+  it('works as the demo starts it: a local collector, demo-token, no secrets, on 127.0.0.1', async () => {
+    const collector = await MockUpstream.start({ status: 200, body: '1' })
+    cleanups.push(() => collector.close())
+    const shim = await startShim({
+      port: 0,
+      logger: silentLogger,
+      env: { MIXPANEL_API_HOST: `http://127.0.0.1:${collector.port}`, MIXPANEL_TOKEN: 'demo-token', SHIM_DB: ':memory:', SHIM_BATCH_LINGER_MS: '0' },
+    })
+    cleanups.push(() => shim.close())
+    const res = await postJson(`${shim.url}/mparticle`, membership([profile({ customer: 'demo-user', audiences: [[1, 'Demo', 'add']] })]))
+    expect(res.status).toBe(200)
+    await waitFor(() => collector.requests.length === 1)
+    expect(collector.requests[0]!.url).toBe('/engage?verbose=1')
+    expect(engageUpdates(collector)).toEqual([
+      { $token: 'demo-token', $distinct_id: 'demo-user', $ip: '0', $ignore_time: true, $set: { SegmentMembership: "'1'" } },
+    ])
+  })
+})
+
+describe('the mixpanel-device-mode-shim CLI', () => {
+  beforeAll(() => {
+    // Compile the server as `npm run build:server` does, into a private directory.
+    execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.server.json'), '--outDir', buildDir], { cwd: root })
+  }, 60_000)
+  afterAll(() => rmSync(buildDir, { recursive: true, force: true }))
+
+  interface Running { child: ChildProcess; url: Promise<string>; output: () => string; exited: Promise<number | null> }
+
+  const run = (env: Record<string, string>, args: string[] = []): Running => {
+    const child = spawn(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let resolveUrl: (u: string) => void = () => {}
+    const url = new Promise<string>((r) => { resolveUrl = r })
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString()
+      const m = /"msg":"shim listening","url":"([^"]+)"/.exec(out)
+      if (m?.[1] !== undefined) resolveUrl(m[1])
+    })
+    child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+    cleanups.push(async () => { if (child.exitCode === null && child.signalCode === null) { child.kill('SIGKILL'); await exited } })
+    return { child, url, output: () => out, exited }
+  }
+
+  it('prints every environment variable with --help', async () => {
+    const p = run({}, ['--help'])
+    expect(await p.exited).toBe(0)
+    expect(p.output()).toContain('MIXPANEL_WEBHOOK_PASSWORD')
+    expect(p.output()).toContain('SHIM_DB')
+  })
+
+  it('refuses to start on a PostgreSQL DATABASE_URL with a clear message', async () => {
+    const p = run({ DATABASE_URL: 'postgres://shim@db/shim' })
+    expect(await p.exited).toBe(1)
+    expect(p.output()).toContain('`DATABASE_URL` selects PostgreSQL, which is not supported yet')
+  })
+
+  it('loses nothing after kill -9 and resends only what was not confirmed', async () => {
+    const mixpanel = await MockUpstream.start()
+    const { dir, cleanup } = tempDir()
+    cleanups.push(cleanup, () => mixpanel.close())
+    const env = {
+      PORT: '0', SHIM_DB: join(dir, 'shim.sqlite'), SHIM_LOG_LEVEL: 'info', MIXPANEL_TOKEN: 'tok', MIXPANEL_API_HOST: mixpanel.url,
+      SHIM_ENGAGE_BATCH_SIZE: '2', SHIM_BATCH_LINGER_MS: '0', SHIM_RETRY_BASE_MS: '50', SHIM_RETRY_MAX_MS: '100',
+    }
+    // First request confirmed; the second never answered (in flight at the kill); the rest wait behind it.
+    mixpanel.respond({ status: 200, body: '{"status":1,"error":null}' }, { hang: true })
+    const first = run(env)
+    const url = await first.url
+    const users = ['u1', 'u2', 'u3', 'u4', 'u5']
+    const res = await postJson(`${url}/mparticle`, membership(users.map((u) => profile({ customer: u, audiences: [[7, 'Seven', 'add']] }))))
+    expect(res.status).toBe(200)
+    await waitFor(() => mixpanel.requests.length === 2)
+    first.child.kill('SIGKILL')
+    expect(await first.exited).toBeNull()
+    expect(mixpanel.bodies().map((b) => (b as { $distinct_id: string }[]).map((u) => u.$distinct_id))).toEqual([['u1', 'u2'], ['u3', 'u4']])
+
+    const second = run(env)
+    await second.url
+    await waitFor(() => mixpanel.requests.length === 4, 10_000)
+    const resent = mixpanel.bodies().slice(2).flatMap((b) => (b as { $distinct_id: string; $set: unknown }[]))
+    // u3/u4 were never confirmed: sent again; u5 was still queued; u1/u2 are not sent twice.
+    expect(resent.map((u) => u.$distinct_id).sort()).toEqual(['u3', 'u4', 'u5'])
+    for (const u of resent) expect(u.$set).toEqual({ SegmentMembership: "'7'" })
+    expect(second.output()).toContain('"msg":"requeued updates that were in flight when the shim stopped","updates":2')
+    second.child.kill('SIGTERM')
+    expect(await second.exited).toBe(0)
+  }, 30_000)
+
+  it('drains pending updates on SIGTERM and exits 0', async () => {
+    const mixpanel = await MockUpstream.start()
+    const { dir, cleanup } = tempDir()
+    cleanups.push(cleanup, () => mixpanel.close())
+    const p = run({ PORT: '0', SHIM_DB: join(dir, 'shim.sqlite'), MIXPANEL_TOKEN: 'tok', MIXPANEL_API_HOST: mixpanel.url, SHIM_BATCH_LINGER_MS: '600000' })
+    const url = await p.url
+    await postJson(`${url}/mparticle`, membership([profile({ customer: 'late', audiences: [[1, 'A', 'add']] })]))
+    expect(mixpanel.requests).toHaveLength(0)
+    p.child.kill('SIGTERM')
+    expect(await p.exited).toBe(0)
+    expect(engageUpdates(mixpanel).map((u) => u.$distinct_id)).toEqual(['late'])
+    expect(p.output()).toContain('"msg":"shutting down","signal":"SIGTERM"')
+  }, 30_000)
+})
