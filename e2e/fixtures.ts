@@ -167,3 +167,59 @@ export const test = base.extend<{ inbox: MixpanelInbox }, { site: Site }>({
     await use(inbox)
   },
 })
+
+// ---------------------------------------------------------------------------
+// Helpers for the behaviour suites (page, identify, track, group-alias,
+// persistence, residency-consent, delivery, esm-spa).
+
+/**
+ * Keys mixpanel-browser adds to every event by itself. `own()` removes them so
+ * a test can compare, with `toEqual`, exactly what the integration put there.
+ */
+export const AUTO_EVENT_KEYS = [
+  '$os', '$browser', '$browser_version', '$current_url', '$screen_height', '$screen_width',
+  'mp_lib', '$lib_version', '$insert_id', 'time', 'distinct_id', '$device_id', '$user_id',
+  '$initial_referrer', '$initial_referring_domain', '$referrer', '$referring_domain', 'token',
+] as const
+
+/** Keys mixpanel-browser adds to every People `$set` by itself. */
+export const AUTO_PEOPLE_KEYS = ['$os', '$browser', '$browser_version'] as const
+
+/** A copy of `props` without `keys`. */
+export function omit(props: Record<string, any> | undefined, keys: readonly string[]): Record<string, any> {
+  const out: Record<string, any> = { ...(props ?? {}) }
+  for (const key of keys) delete out[key]
+  return out
+}
+
+/** Event properties without what mixpanel-browser adds to every event. */
+export function own(props: Record<string, any> | undefined): Record<string, any> {
+  return omit(props, AUTO_EVENT_KEYS)
+}
+
+/** A People `$set` without the browser facts mixpanel-browser adds to it. */
+export function ownSet(set: Record<string, any> | undefined): Record<string, any> {
+  return omit(set, AUTO_PEOPLE_KEYS)
+}
+
+/**
+ * A page with the script-tag build that creates `window.analytics` with
+ * `settings`, then runs `script` (`settings` is JSON; pass functions in `script`).
+ */
+export function analyticsPage(settings: Record<string, unknown>, script = '', head = ''): string {
+  return iifePage(`window.analytics = MixpanelDeviceMode.createAnalytics(${JSON.stringify(settings)});\n${script}`, head)
+}
+
+/** What a page reported: uncaught errors and console lines (`type: text`). */
+export interface PageWatch {
+  errors: string[]
+  console: string[]
+}
+
+/** Starts recording a page's uncaught errors and console output. */
+export function watch(page: Page): PageWatch {
+  const seen: PageWatch = { errors: [], console: [] }
+  page.on('pageerror', (error) => seen.errors.push(error.message))
+  page.on('console', (message) => seen.console.push(`${message.type()}: ${message.text()}`))
+  return seen
+}
