@@ -10,7 +10,8 @@ export interface PluginContext {
 
 /** The part of an Analytics Next instance the plugin uses. */
 export interface AnalyticsInstance {
-  on?(event: string, listener: (...args: unknown[]) => void): unknown
+  on?(event: string, listener: (...args: any[]) => void): unknown
+  off?(event: string, listener: (...args: any[]) => void): unknown
 }
 
 type Handler = (ctx: PluginContext) => Promise<PluginContext>
@@ -42,22 +43,46 @@ export function mixpanelDestination(settings: Settings, deps: Deps = {}): Mixpan
   let loaded = false
   // Events arriving before load() are kept in order and sent once it ran.
   const early: Message[] = []
+  // Analytics Next (1.84) overwrites an alias event's userId with the current
+  // user's id, so the new id only reaches us through the instance's
+  // 'alias' emit (to, from), which follows the delivery of the event to the
+  // plugins. Alias events wait here for it; one the host filtered out never
+  // reaches the hook, so its emit finds nothing to complete.
+  const aliases: Message[] = []
+  let aliasFromEmit = false
+  let detach: () => void = () => {}
+
+  const skipped = (event: Message): boolean => {
+    const integrations = event.integrations
+    return !!integrations && (integrations.Mixpanel === false || (integrations.All === false && integrations.Mixpanel !== true))
+  }
+
+  const send = async (message: Message): Promise<void> => {
+    if (runtime) await runtime.send(message)
+    else early.push(message)
+  }
 
   const forward: Handler = async (ctx) => {
     try {
-      const event = ctx.event
-      const integrations = event.integrations
-      if (integrations && (integrations.Mixpanel === false || (integrations.All === false && integrations.Mixpanel !== true))) {
-        return ctx
-      }
+      if (skipped(ctx.event)) return ctx
       // A shallow copy: translation never writes into the caller's objects.
-      const message: Message = { ...event }
-      if (runtime) await runtime.send(message)
-      else early.push(message)
+      const message: Message = { ...ctx.event }
+      if (message.type === 'alias' && aliasFromEmit) aliases.push(message)
+      else await send(message)
     } catch {
       // Never fail the host's event pipeline.
     }
     return ctx
+  }
+
+  const onAlias = (to: unknown, from: unknown): void => {
+    // The waiting alias of this call: the first one with the same previousId.
+    const previous = typeof from === 'string' && from !== '' ? from : null
+    const index = aliases.findIndex((m) => (m.previousId ?? null) === previous)
+    if (index === -1) return
+    const [message] = aliases.splice(index, 1)
+    const userId = typeof to === 'string' || typeof to === 'number' ? String(to) : message!.userId ?? null
+    void send({ ...message!, userId })
   }
 
   return {
@@ -70,15 +95,29 @@ export function mixpanelDestination(settings: Settings, deps: Deps = {}): Mixpan
       runtime = createRuntime(normalized, deps)
       runtime.start()
       const current = runtime
+      const onReset = (): void => void current.perform('reset', [{ op: 'reset' }])
       try {
-        analytics?.on?.('reset', () => void current.perform('reset', [{ op: 'reset' }]))
+        if (typeof analytics?.on === 'function') {
+          analytics.on('reset', onReset)
+          analytics.on('alias', onAlias)
+          aliasFromEmit = true
+          detach = () => {
+            analytics.off?.('reset', onReset)
+            analytics.off?.('alias', onAlias)
+          }
+        }
       } catch (error) {
-        current.log.debug('could not listen to analytics.reset()', error)
+        current.log.debug('could not listen to analytics.reset() and analytics.alias()', error)
       }
       for (const message of early.splice(0)) await current.send(message)
       loaded = true
     },
     async unload() {
+      try {
+        detach()
+      } catch {
+        // The host is going away anyway.
+      }
       loaded = false
     },
     track: forward,
