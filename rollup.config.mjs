@@ -11,8 +11,9 @@ const CORE_CJS = 'mixpanel-browser/dist/mixpanel-core.cjs.js'
 // bytes; terser's `unsafe*` options save under 100 more and are not worth it.
 export const TERSER = { ecma: 2020, compress: { passes: 2 }, format: { comments: false } }
 
+// Said once per feature and page.
 const MISSING =
-  "console.error('[mixpanel-device-mode] the script-tag build leaves out mixpanel-browser\\'s ' + feature + ': use the npm package, or pass your own mixpanel-browser as deps.mixpanel')"
+  "if (!missing[feature]) console.error('[mixpanel-device-mode] the script-tag build leaves out mixpanel-browser\\'s ' + feature + ': use the npm package, or pass your own mixpanel-browser as deps.mixpanel'); missing[feature] = 1"
 
 /**
  * Modules of mixpanel-browser's core that the script-tag build replaces with
@@ -49,7 +50,10 @@ export const IIFE_STUBS = {
       if (force || this.config('record_sessions_percent') > 0) missing('session recording')
       return done()
     }
-    p.startRecordingOnEvent = function () { if (this.config('recording_event_triggers')) missing('session recording') }
+    p.startRecordingOnEvent = function (event) {
+      var triggers = this.config('recording_event_triggers')
+      if (triggers && triggers[event]) missing('session recording')
+    }
     p.stopSessionRecording = p.pauseSessionRecording = p.resumeSessionRecording = done
     p.isRecordingHeatmapData = function () { return false }
     p.getSessionRecordingProperties = function () { return {} }

@@ -185,3 +185,51 @@ test('under a nonce-only CSP the loaded script carries the snippet nonce', async
   expect(await page.evaluate(() => (document.querySelector('script[src$="mixpanel-device-mode.iife.js"]') as HTMLScriptElement).nonce)).toBe('r4nd0m')
   expect(violations).toEqual([])
 })
+
+// The script-tag build replaces mixpanel-browser's autocapture, feature flags
+// and session recorder with inert stand-ins (rollup.config.mjs, docs/performance.md).
+test.describe('script-tag build without autocapture, flags and recorder', () => {
+  test('starting mixpanel-browser opens no IndexedDB database', async ({ page, site, inbox }) => {
+    await page.goto(
+      site.page(
+        '/snippet/idb.html',
+        `<!doctype html><html><head><script src="${IIFE}"></script></head><body><script>
+          window.analytics = MixpanelDeviceMode.createAnalytics({ token: 'idb-token', mixpanelConfig: { batch_requests: false } })
+          analytics.track('Started')
+        </script></body></html>`,
+      ),
+    )
+    await inbox.until((i) => i.events('Started').length === 1)
+    await page.waitForTimeout(500) // mixpanel-browser opens its databases asynchronously after init
+    expect(await page.evaluate(async () => (await indexedDB.databases()).map((db) => db.name))).toEqual([])
+  })
+
+  test('turning one of them on through mixpanelConfig says so on the console, and tracking still works', async ({ page, site, inbox }) => {
+    const errors: string[] = []
+    const consoleErrors: string[] = []
+    page.on('pageerror', (error) => errors.push(error.message))
+    page.on('console', (message) => message.type() === 'error' && consoleErrors.push(message.text()))
+    await page.goto(
+      site.page(
+        '/snippet/features.html',
+        `<!doctype html><html><head><script src="${IIFE}"></script></head><body><script>
+          window.analytics = MixpanelDeviceMode.createAnalytics({
+            token: 'features-token',
+            mixpanelConfig: { batch_requests: false, autocapture: true, flags: true, record_sessions_percent: 100 },
+          })
+          analytics.track('Still tracked', { n: 1 })
+        </script></body></html>`,
+      ),
+    )
+    await inbox.until((i) => i.events('Still tracked').length === 1)
+    expect(inbox.events().map((e) => e.event)).toEqual(['Still tracked'])
+    expect(inbox.events('Still tracked')[0]!.properties).toMatchObject({ token: 'features-token', n: 1 })
+    const missing = consoleErrors.filter((text) => text.startsWith("[mixpanel-device-mode] the script-tag build leaves out mixpanel-browser's"))
+    expect(missing.map((text) => text.replace(/^.*leaves out mixpanel-browser's (.*): use .*$/, '$1')).sort()).toEqual([
+      'autocapture and track_pageview',
+      'feature flags',
+      'session recording',
+    ])
+    expect(errors).toEqual([])
+  })
+})
