@@ -180,6 +180,8 @@ export const AUTO_EVENT_KEYS = [
   '$os', '$browser', '$browser_version', '$current_url', '$screen_height', '$screen_width',
   'mp_lib', '$lib_version', '$insert_id', 'time', 'distinct_id', '$device_id', '$user_id',
   '$initial_referrer', '$initial_referring_domain', '$referrer', '$referring_domain', 'token',
+  // added by the batch sender (default batching) when the event leaves
+  'mp_sent_by_lib_version',
 ] as const
 
 /** Keys mixpanel-browser adds to every People `$set` by itself. */
