@@ -47,10 +47,20 @@ export function createApp(deps: AppDeps): Hono {
     return c.json({ error: { message, code: status } }, status)
   }
 
-  const limit = (endpoint: Endpoint) => bodyLimit({
-    maxSize: config.maxBodyBytes,
-    onError: (c) => fail(c, endpoint, 413, `request body is larger than ${config.maxBodyBytes} bytes (SHIM_MAX_BODY_BYTES)`),
-  })
+  const limit = (endpoint: Endpoint) => {
+    const tooLarge = (c: Context): Response => fail(c, endpoint, 413, `request body is larger than ${config.maxBodyBytes} bytes (SHIM_MAX_BODY_BYTES)`)
+    const streaming = bodyLimit({ maxSize: config.maxBodyBytes, onError: tooLarge })
+    return async (c: Context, next: () => Promise<void>) => {
+      // With a Content-Length the header decides, and the body is later read on the
+      // Node adapter's fast path; chunked bodies are counted while streaming.
+      const length = c.req.header('content-length')
+      if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
+        if (!/^\d+$/.test(length) || Number(length) > config.maxBodyBytes) return tooLarge(c)
+        return next()
+      }
+      return streaming(c, next)
+    }
+  }
 
   const count = (endpoint: Endpoint) => async (_c: Context, next: () => Promise<void>) => {
     metrics.inc('shim_webhooks_received_total', { endpoint })

@@ -44,6 +44,7 @@ export const ENV_VARS: readonly EnvVarDoc[] = [
   { name: 'SHIM_HTTP_TIMEOUT_MS', default: '30000', description: 'timeout of one outgoing request' },
   { name: 'SHIM_SHUTDOWN_TIMEOUT_MS', default: '10000', description: 'SIGTERM: how long to keep draining before exiting' },
   { name: 'SHIM_SQLITE_SYNCHRONOUS', default: 'full', description: '`full` (fsync each commit) or `normal` (faster; a power cut may lose the last commits)' },
+  { name: 'SHIM_SQLITE_WORKER', default: 'true', description: 'run SQLite in a worker thread, so commits (fsync) do not block request handling' },
   { name: 'SHIM_DEDUPE_RETENTION_HOURS', default: '168', description: 'how long delivered message ids are remembered to drop replays' },
   { name: 'SHIM_LOG_LEVEL', default: 'info', description: '`debug` / `info` / `warn` / `error` / `silent`' },
 ]
@@ -93,6 +94,7 @@ export interface ShimConfig {
   httpTimeoutMs: number
   shutdownTimeoutMs: number
   sqliteSynchronous: 'full' | 'normal'
+  sqliteWorker: boolean
   dedupeRetentionHours: number
   logLevel: LogLevel
 }
@@ -275,6 +277,7 @@ export function loadConfig(env: Record<string, string | undefined>): ShimConfig 
     httpTimeoutMs: int('SHIM_HTTP_TIMEOUT_MS', 30_000, 1, 600_000),
     shutdownTimeoutMs: int('SHIM_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     sqliteSynchronous,
+    sqliteWorker: bool('SHIM_SQLITE_WORKER') ?? true,
     dedupeRetentionHours: int('SHIM_DEDUPE_RETENTION_HOURS', 168, 1, 24 * 365),
     logLevel,
   }

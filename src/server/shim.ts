@@ -16,6 +16,7 @@ import { OutboxSender } from './outbox-sender.js'
 import { mixpanelDeliverer, mparticleDeliverer, type Deliverer } from './sinks.js'
 import { SqliteStore } from './sqlite-store.js'
 import type { Store } from './store.js'
+import { WorkerStore, workerAvailable } from './worker-store.js'
 
 export function shimVersion(): string {
   try {
@@ -138,11 +139,16 @@ export async function startShim(opts: StartShimOptions = {}): Promise<RunningShi
   const config = loadConfig(opts.env ?? process.env)
   if (opts.port !== undefined) config.port = opts.port
   if (opts.host !== undefined) config.host = opts.host
+  // SQLite runs in a worker thread when the compiled worker is there (always, once built).
+  let store = opts.store
+  if (store === undefined && config.sqliteWorker && workerAvailable()) {
+    store = await WorkerStore.open({ path: config.dbPath, synchronous: config.sqliteSynchronous })
+  }
   const shim = createShim({
     config,
     ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
     ...(opts.http !== undefined ? { http: opts.http } : {}),
-    ...(opts.store !== undefined ? { store: opts.store } : {}),
+    ...(store !== undefined ? { store } : {}),
   })
   await shim.start()
 

@@ -92,6 +92,8 @@ export interface SqliteStoreOptions {
 
 interface PendingRow { id: number; payload: string; created_at: number }
 
+interface CommitGroup { done: Promise<void> }
+
 export class SqliteStore implements Store {
   private readonly db: Database.Database
   private readonly s: ReturnType<SqliteStore['prepare']>
@@ -104,6 +106,7 @@ export class SqliteStore implements Store {
   private readonly txFail: (ids: readonly number[], error: string, now: number) => void
   private readonly txRecover: (now: number) => number
   private readonly txPrune: (before: number) => void
+  private group: CommitGroup | undefined
 
   constructor(opts: SqliteStoreOptions) {
     try {
@@ -349,9 +352,42 @@ export class SqliteStore implements Store {
     return { sink, dest, rows }
   }
 
-  async applyAudienceMessage(input: AudienceMessageInput): Promise<AudienceApplyResult> { return this.txAudience(input) }
-  async applySubscription(input: SubscriptionInput): Promise<{ duplicate: boolean; stale: boolean }> { return this.txSubscription(input) }
-  async applyCohortMessage(input: CohortInput): Promise<CohortApplyResult> { return this.txCohort(input) }
+  /**
+   * Group commit: webhooks handled in the same turn of the event loop share one
+   * transaction and one fsync. Each runs in its own savepoint (better-sqlite3
+   * nests transactions that way), so a failing one rolls back alone; each
+   * caller resolves only after the shared COMMIT, so nothing is acknowledged
+   * before it is durable.
+   */
+  private async grouped<T>(work: () => T): Promise<T> {
+    if (this.group === undefined) {
+      this.db.exec('BEGIN IMMEDIATE')
+      let resolve: () => void = () => {}
+      let reject: (err: Error) => void = () => {}
+      const done = new Promise<void>((res, rej) => { resolve = res; reject = rej })
+      // Callers that failed before awaiting must not turn a failed commit into an unhandled rejection.
+      done.catch(() => {})
+      this.group = { done }
+      setImmediate(() => {
+        this.group = undefined
+        try {
+          this.db.exec('COMMIT')
+          resolve()
+        } catch (err) {
+          if (this.db.inTransaction) this.db.exec('ROLLBACK')
+          reject(err as Error)
+        }
+      })
+    }
+    const { done } = this.group
+    const result = work()
+    await done
+    return result
+  }
+
+  async applyAudienceMessage(input: AudienceMessageInput): Promise<AudienceApplyResult> { return this.grouped(() => this.txAudience(input)) }
+  async applySubscription(input: SubscriptionInput): Promise<{ duplicate: boolean; stale: boolean }> { return this.grouped(() => this.txSubscription(input)) }
+  async applyCohortMessage(input: CohortInput): Promise<CohortApplyResult> { return this.grouped(() => this.txCohort(input)) }
 
   async dueSummary(sink: Sink, now: number): Promise<DueSummary> {
     const r = this.s.dueSummary.get(sink, now) as { due: number; oldest: number | null }
@@ -393,5 +429,8 @@ export class SqliteStore implements Store {
 
   async prune(before: number): Promise<void> { this.txPrune(before) }
   async ping(): Promise<void> { this.db.prepare('SELECT 1').get() }
-  async close(): Promise<void> { if (this.db.open) this.db.close() }
+  async close(): Promise<void> {
+    if (this.group !== undefined) await this.group.done.catch(() => {})
+    if (this.db.open) this.db.close()
+  }
 }

@@ -167,6 +167,14 @@ describe('bad input is refused with a 4xx naming the problem, and nothing is sto
     expect(upstream!.requests).toHaveLength(0)
   })
 
+  it('refuses by Content-Length before reading the body', async () => {
+    const s = await start({ SHIM_MAX_BODY_BYTES: '2048' })
+    const res = await s.app.request('/mparticle', { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '4096' }, body: '{}' })
+    expect(res.status).toBe(413)
+    const bad = await s.app.request('/mparticle', { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '12abc' }, body: '{}' })
+    expect(bad.status).toBe(413)
+  })
+
   it('refuses a body that is not JSON by its content type with 415', async () => {
     const s = await start()
     const res = await s.app.request('/mparticle', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' })

@@ -33,7 +33,7 @@ describe('startShim() on a real socket', () => {
       port: 0,
       logger: silentLogger,
       env: {
-        HOST: '127.0.0.1', SHIM_DB: join(dir, 'shim.sqlite'), SHIM_BATCH_LINGER_MS: '0',
+        HOST: '127.0.0.1', SHIM_DB: join(dir, 'shim.sqlite'), SHIM_BATCH_LINGER_MS: '0', SHIM_MAX_BODY_BYTES: '4096',
         MIXPANEL_TOKEN: 'tok', MIXPANEL_API_HOST: mixpanel.url, MIXPANEL_ONE_ATTRIBUTE_PER_AUDIENCE: 'true',
         MPARTICLE_SHARED_SECRET: 'mp-secret', MIXPANEL_WEBHOOK_USER: 'u', MIXPANEL_WEBHOOK_PASSWORD: 'p',
         MPARTICLE_API_KEY: 'k', MPARTICLE_API_SECRET: 's', MPARTICLE_API_HOST: mparticle.url,
@@ -56,6 +56,10 @@ describe('startShim() on a real socket', () => {
     ])
     expect(mparticle.requests[0]!.body).toBe('[{"environment":"production","user_identities":{"customer_id":"d1"},"user_attributes":{"Power Users":true},"schema_version":2}]')
     expect(mparticle.requests[0]!.headers.authorization).toBe(basic('k', 's'))
+
+    const big = await postJson(`${shim.url}/mparticle`, membership([profile({ customer: 'x'.repeat(6000), audiences: [[1, 'A', 'add']] })]),
+      { 'x-shim-secret': 'mp-secret' })
+    expect(big.status).toBe(413)
 
     expect(await (await fetch(`${shim.url}/healthz`)).json()).toMatchObject({ status: 'ok' })
     const metrics = await (await fetch(`${shim.url}/metrics`)).text()

@@ -90,6 +90,27 @@ describe('SqliteStore', () => {
     await s.close()
   })
 
+  it('commits concurrent webhooks together, and a failing one rolls back alone', async () => {
+    const { dir, cleanup } = tempDir()
+    cleanups.push(cleanup)
+    const path = join(dir, 'shim.sqlite')
+    const a = new SqliteStore({ path, synchronous: 'full' })
+    const broken = { ...audienceMsg('bad', 'u9', 9, true), settings: undefined } as unknown as AudienceMessageInput
+    const results = await Promise.allSettled([
+      a.applyAudienceMessage(audienceMsg('m1', 'u1', 1, true)),
+      a.applyAudienceMessage(broken),
+      a.applyAudienceMessage(audienceMsg('m2', 'u2', 2, true)),
+    ])
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+    await a.close()
+    const b = new SqliteStore({ path, synchronous: 'full' })
+    const batch = await b.claimBatch('mixpanel', 10, 2000)
+    expect(batch?.rows.map((r) => r.key)).toEqual(['u1', 'u2'])
+    // The failed message left no trace: it is not even remembered as seen.
+    expect((await b.applyAudienceMessage({ ...audienceMsg('bad', 'u9', 9, true) })).duplicate).toBe(false)
+    await b.close()
+  })
+
   it('names the path when the database cannot be opened', () => {
     expect(() => new SqliteStore({ path: '/nonexistent-dir/x/shim.sqlite', synchronous: 'full' }))
       .toThrow(/cannot open the SQLite database at "\/nonexistent-dir\/x\/shim\.sqlite" \(SHIM_DB\)/)
