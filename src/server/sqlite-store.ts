@@ -107,6 +107,8 @@ export class SqliteStore implements Store {
   private readonly txRecover: (now: number) => number
   private readonly txPrune: (before: number) => void
   private group: CommitGroup | undefined
+  /** Audiences with a row in `audiences` (a name to fall back on). */
+  private readonly knownAudiences = new Set<number>()
 
   constructor(opts: SqliteStoreOptions) {
     try {
@@ -124,6 +126,7 @@ export class SqliteStore implements Store {
     this.db.exec(SCHEMA)
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`)
     this.s = this.prepare()
+    this.reloadKnownAudiences()
     this.txAudience = this.db.transaction((input: AudienceMessageInput) => this.doAudience(input))
     this.txCohort = this.db.transaction((input: CohortInput) => this.doCohort(input))
     this.txSubscription = this.db.transaction((input: SubscriptionInput) => this.doSubscription(input))
@@ -203,6 +206,11 @@ export class SqliteStore implements Store {
     }
   }
 
+  private reloadKnownAudiences(): void {
+    this.knownAudiences.clear()
+    for (const id of this.db.prepare('SELECT audience_id FROM audiences').pluck().all() as number[]) this.knownAudiences.add(id)
+  }
+
   /** Puts one update in the outbox, merging it into the user's pending update if there is one. */
   private enqueue(sink: Sink, dest: string, key: string, payload: unknown, now: number): void {
     const existing = this.s.pending.get(sink, dest, key) as PendingRow | undefined
@@ -237,7 +245,6 @@ export class SqliteStore implements Store {
     if (this.seen('mparticle', input.messageId)) return { ...result, duplicate: true }
     this.s.remember.run('mparticle', input.messageId, input.now)
     const removed = new Set(this.s.removedAudiences.all() as number[])
-    const learned = new Set<number>()
     const nameOf = (c: AudienceChange): string => {
       if (c.audienceName !== undefined) return c.audienceName
       const a = this.s.audience.get(c.audienceId) as { name: string | null } | undefined
@@ -255,9 +262,10 @@ export class SqliteStore implements Store {
       result.ignoredRemoved += out.ignoredRemoved
       for (const w of out.writes) this.s.upsertMembership.run(p.userKey, w.audienceId, w.member ? 1 : 0, w.ts)
       for (const c of p.changes) {
-        if (c.audienceName !== undefined && !learned.has(c.audienceId)) {
-          learned.add(c.audienceId)
+        // Remember names for later messages that omit them (write once per audience, not per message).
+        if (c.audienceName !== undefined && !this.knownAudiences.has(c.audienceId)) {
           this.s.learnAudienceName.run(c.audienceId, c.audienceName)
+          this.knownAudiences.add(c.audienceId)
         }
       }
       if (out.changed.length === 0) continue
@@ -277,6 +285,7 @@ export class SqliteStore implements Store {
     if (cur !== undefined && cur.ts > input.timestampMs) return { duplicate: false, stale: true }
     // Removing only marks the audience: users' Mixpanel attributes are not rewritten.
     this.s.upsertAudience.run(input.audienceId, input.audienceName, input.action === 'remove' ? 1 : 0, input.timestampMs)
+    this.knownAudiences.add(input.audienceId)
     return { duplicate: false, stale: false }
   }
 
@@ -375,12 +384,20 @@ export class SqliteStore implements Store {
           resolve()
         } catch (err) {
           if (this.db.inTransaction) this.db.exec('ROLLBACK')
+          this.reloadKnownAudiences()
           reject(err as Error)
         }
       })
     }
     const { done } = this.group
-    const result = work()
+    let result: T
+    try {
+      result = work()
+    } catch (err) {
+      // Its savepoint was rolled back: forget what it added to the cache.
+      this.reloadKnownAudiences()
+      throw err
+    }
     await done
     return result
   }
