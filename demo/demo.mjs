@@ -1,0 +1,213 @@
+// The demo's servers, startable in-process (tests) or from demo/start.mjs:
+// a static demo site using the script-tag build, the local Mixpanel-compatible
+// collector it sends to, and the audience shim pointed at that collector.
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import { tmpdir } from 'node:os'
+import { extname, join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { closeServer, listen, startCollector } from './collector.mjs'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const PUBLIC = fileURLToPath(new URL('./public/', import.meta.url))
+const IIFE = join(ROOT, 'dist', 'mixpanel-device-mode.iife.js')
+const SHIM_ENTRY = join(ROOT, 'dist', 'server', 'index.js')
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png', '.svg': 'image/svg+xml' }
+const MIXPANEL_HOSTS = 'https://api-js.mixpanel.com https://api-eu.mixpanel.com https://api-in.mixpanel.com'
+
+export const DEFAULT_PORTS = { demo: 8080, collector: 8090, shim: 8787 }
+
+/** The shared secret the demo gives the shim, so the curl example and the page's button can call it. */
+export const DEMO_SHIM_SECRET = 'demo-secret'
+
+/**
+ * Starts the demo.
+ *
+ * @param {object} [options]
+ * @param {{ demo?: number, collector?: number, shim?: number }} [options.ports]
+ *   0 picks a free port; a busy port falls back to a free one (reported through `log`).
+ * @param {string} [options.host] default 127.0.0.1
+ * @param {Record<string, string|undefined>} [options.env] reads MIXPANEL_TOKEN, DEMO_API_HOST, SHIM_LOG_LEVEL (default process.env)
+ * @param {boolean} [options.shim] start the shim when it is built (default true)
+ * @param {(line: string) => void} [options.log] default console.log
+ * @param {(record: object) => void} [options.onRecord] called for every record the collector decodes
+ */
+export async function startDemo({ ports = {}, host = '127.0.0.1', env = process.env, shim: withShim = true, log = console.log, onRecord } = {}) {
+  const want = { ...DEFAULT_PORTS, ...ports }
+  const stops = []
+  const close = async () => {
+    for (const stop of stops.splice(0).reverse()) {
+      try {
+        await stop()
+      } catch (error) {
+        log(`while stopping: ${error?.message ?? error}`)
+      }
+    }
+  }
+
+  try {
+    const collector = await withFallback('collector', want.collector, log, (port) => startCollector({ port, host, onRecord }))
+    stops.push(() => collector.close())
+
+    const token = env.MIXPANEL_TOKEN || 'demo-token'
+    const apiHost = env.DEMO_API_HOST || (env.MIXPANEL_TOKEN ? undefined : collector.url)
+    const mode = env.DEMO_API_HOST ? 'proxy' : env.MIXPANEL_TOKEN ? 'mixpanel' : 'collector'
+
+    const shim = withShim ? await startShimIfBuilt({ port: want.shim, host, collector, env, log }) : { running: undefined, reason: 'not requested' }
+    // Stopped in reverse order: the shim drains and closes its store before its directory goes.
+    if (shim.dir) stops.push(() => rm(shim.dir, { recursive: true, force: true }))
+    if (shim.running) stops.push(() => shim.running.close())
+
+    const config = {
+      token,
+      apiHost: apiHost ?? null,
+      mode,
+      collector: collector.url,
+      shim: shim.running ? shim.running.url : null,
+      shimUnavailable: shim.running ? null : shim.reason,
+    }
+    const site = createSite({ config, shimUrl: shim.running?.url })
+    const demoPort = await withFallback('demo site', want.demo, log, async (port) => {
+      await listen(site, port, host)
+      return site.address().port
+    })
+    stops.push(() => closeServer(site))
+    const demo = { url: `http://${host}:${demoPort}/`, port: demoPort }
+
+    return {
+      demo,
+      collector,
+      shim: shim.running ? { url: shim.running.url, port: shim.running.port, secret: DEMO_SHIM_SECRET } : null,
+      shimUnavailable: config.shimUnavailable,
+      config,
+      close,
+    }
+  } catch (error) {
+    await close()
+    throw error
+  }
+}
+
+/** Tries `port`; when it is taken (or not allowed), says so and takes a free one. */
+async function withFallback(what, port, log, start) {
+  try {
+    return await start(port)
+  } catch (error) {
+    if (port === 0 || (error?.code !== 'EADDRINUSE' && error?.code !== 'EACCES')) throw error
+    log(`${what}: port ${port} is not available (${error.code}: ${error.message}); using a free port instead`)
+    return start(0)
+  }
+}
+
+async function startShimIfBuilt({ port, host, collector, env, log }) {
+  if (!existsSync(SHIM_ENTRY)) return { reason: 'dist/server/index.js is not built (npm run build)' }
+  let startShim
+  try {
+    ;({ startShim } = await import(pathToFileURL(SHIM_ENTRY).href))
+  } catch (error) {
+    return { reason: `dist/server/index.js could not be loaded: ${error?.message ?? error}` }
+  }
+  if (typeof startShim !== 'function') return { reason: 'dist/server/index.js does not export startShim()' }
+  const dir = await mkdtemp(join(tmpdir(), 'mixpanel-device-mode-demo-'))
+  const shimEnv = {
+    MIXPANEL_TOKEN: 'demo-token',
+    MIXPANEL_API_HOST: collector.url,
+    SHIM_DB: join(dir, 'shim.sqlite'),
+    MPARTICLE_SHARED_SECRET: DEMO_SHIM_SECRET,
+    MIXPANEL_ONE_ATTRIBUTE_PER_AUDIENCE: 'true',
+    SHIM_LOG_LEVEL: env.SHIM_LOG_LEVEL || 'warn',
+    SHIM_BATCH_LINGER_MS: '200',
+  }
+  const attempt = async (p) => startShim({ env: shimEnv, port: p, host })
+  try {
+    const running = await withFallback('shim', port, log, async (p) => {
+      try {
+        return await attempt(p)
+      } catch (error) {
+        // startShim reports a busy port in its message; keep the code for the fallback.
+        if (/EADDRINUSE|EACCES/.test(String(error?.message))) error.code ??= /EACCES/.test(error.message) ? 'EACCES' : 'EADDRINUSE'
+        throw error
+      }
+    })
+    return { running, dir }
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true })
+    return { reason: `the shim could not start: ${error?.message ?? error}` }
+  }
+}
+
+function createSite({ config, shimUrl }) {
+  const connect = [`'self'`, config.collector, config.apiHost ?? MIXPANEL_HOSTS].join(' ')
+  // The script-tag build needs no inline script, eval or third-party host.
+  const csp = `default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src ${connect}`
+  const headers = (type) => ({ 'Content-Type': `${type}; charset=utf-8`, 'Cache-Control': 'no-store', 'Content-Security-Policy': csp })
+
+  return createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://demo')
+    try {
+      if (url.pathname === '/config.js') {
+        res.writeHead(200, headers('text/javascript'))
+        res.end(`window.DEMO_CONFIG = ${JSON.stringify(config).replace(/</g, '\\u003c')}\n`)
+        return
+      }
+      if (url.pathname === '/dist/mixpanel-device-mode.iife.js') {
+        res.writeHead(200, headers('text/javascript'))
+        res.end(await readFile(IIFE))
+        return
+      }
+      if (url.pathname === '/api/shim/audience' && req.method === 'POST') {
+        await forwardAudience(req, res, shimUrl)
+        return
+      }
+      const name = url.pathname === '/' ? 'index.html' : url.pathname.slice(1)
+      if (!/^[a-z0-9-]+\.(html|js|css|png|svg)$/.test(name)) throw Object.assign(new Error('not found'), { status: 404 })
+      const body = await readFile(join(PUBLIC, name))
+      res.writeHead(200, headers(TYPES[extname(name)]))
+      res.end(body)
+    } catch (error) {
+      const status = error?.status ?? (error?.code === 'ENOENT' ? 404 : 500)
+      res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' })
+      res.end(status === 404 ? 'not found' : String(error?.message ?? error))
+    }
+  })
+}
+
+// The page's "mParticle audience" button: the demo server plays mParticle and
+// sends a Firehose audience membership change to the shim (with its secret).
+async function forwardAudience(req, res, shimUrl) {
+  if (!shimUrl) {
+    res.writeHead(503, { 'Content-Type': 'application/json' })
+    res.end(JSON.stringify({ error: 'the shim is not running' }))
+    return
+  }
+  let input = ''
+  for await (const chunk of req) input += chunk
+  const { userId = 'user-42', audienceId = 9001, audienceName = 'Power Users', action = 'add' } = JSON.parse(input || '{}')
+  const message = audienceMessage({ userId, audienceId, audienceName, action })
+  const answer = await fetch(`${shimUrl}/mparticle`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'X-Shim-Secret': DEMO_SHIM_SECRET },
+    body: JSON.stringify(message),
+  })
+  res.writeHead(answer.status, { 'Content-Type': 'application/json' })
+  res.end(JSON.stringify({ status: answer.status, answer: await answer.json().catch(() => null), sent: message }))
+}
+
+/** An mParticle Firehose audience membership change for one user (what mParticle posts to the shim). */
+export function audienceMessage({ userId, audienceId, audienceName, action }) {
+  return {
+    type: 'audience_membership_change_request',
+    id: `demo-${Date.now()}-${Math.random().toString(36).slice(2)}`,
+    timestamp_ms: Date.now(),
+    firehose_version: '2.8.1',
+    account: { account_id: 1, account_settings: {} },
+    user_profiles: [
+      {
+        user_identities: [{ type: 'customer', encoding: 'raw', value: userId }],
+        device_identities: [],
+        audiences: [{ audience_id: audienceId, audience_name: audienceName, action }],
+      },
+    ],
+  }
+}

@@ -1,0 +1,241 @@
+// The demo page: one button per analytics.js call, and a live panel with the
+// records the Mixpanel API receives (decoded by the local collector).
+;(function () {
+  'use strict'
+  var config = window.DEMO_CONFIG
+  var $ = function (id) {
+    return document.getElementById(id)
+  }
+
+  // The integration, as a site would set it up with the script tag.
+  var settings = {
+    token: config.token,
+    groupIdentifierTraits: ['company_id'],
+    debug: true,
+  }
+  if (config.apiHost) settings.apiHost = config.apiHost
+  // Locally, one request per call so the panel updates at once (batches go every 5 s).
+  if (config.mode !== 'mixpanel') settings.mixpanelConfig = { batch_requests: false }
+  var analytics = MixpanelDeviceMode.createAnalytics(settings)
+  window.analytics = analytics
+
+  // Each button shows the exact call it makes.
+  var CALLS = [
+    { id: 'page', code: "analytics.page('Docs', 'Getting Started', { section: 'intro' })",
+      run: function () { return analytics.page('Docs', 'Getting Started', { section: 'intro' }) } },
+    { id: 'screen', code: "analytics.screen('Home', { tab: 'feed' })",
+      run: function () { return analytics.screen('Home', { tab: 'feed' }) } },
+    { id: 'identify', code: "analytics.identify('user-42', { email: 'ada@example.com', name: 'Ada Lovelace', plan: 'pro', tags: ['beta'] })",
+      run: function () { return analytics.identify('user-42', { email: 'ada@example.com', name: 'Ada Lovelace', plan: 'pro', tags: ['beta'] }) } },
+    { id: 'track', code: "analytics.track('Signed Up', { plan: 'pro', source: 'demo' })",
+      run: function () { return analytics.track('Signed Up', { plan: 'pro', source: 'demo' }) } },
+    { id: 'revenue', code: "analytics.track('Order Completed', { order_id: 'o-1001', revenue: 42.5, currency: 'USD' })",
+      run: function () { return analytics.track('Order Completed', { order_id: 'o-1001', revenue: 42.5, currency: 'USD' }) } },
+    { id: 'group', code: "analytics.group('acme', { company_id: 'acme', name: 'Acme Inc', plan: 'enterprise' })",
+      run: function () { return analytics.group('acme', { company_id: 'acme', name: 'Acme Inc', plan: 'enterprise' }) } },
+    { id: 'alias', code: "analytics.alias('ada-lovelace')",
+      run: function () { return analytics.alias('ada-lovelace') } },
+    { id: 'reset', code: 'analytics.reset()',
+      run: function () { return analytics.reset() } },
+    { id: 'optOut', code: 'analytics.optOut()',
+      run: function () { return analytics.optOut() } },
+    { id: 'optIn', code: 'analytics.optIn()',
+      run: function () { return analytics.optIn() } },
+  ]
+  if (config.shim) {
+    // mParticle's side of the audience sync, played by the demo server: the
+    // membership toggles, so each click changes it (an unchanged one sends nothing).
+    var member = false
+    var shimCall = { id: 'shim', server: true, code: '',
+      run: function () {
+        var action = member ? 'delete' : 'add'
+        return fetch('/api/shim/audience', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ userId: 'user-42', audienceId: 9001, audienceName: 'Power Users', action: action }),
+        }).then(function (res) {
+          if (!res.ok) throw new Error('the shim answered ' + res.status)
+          member = !member
+          shimCall.describe()
+        })
+      },
+      describe: function () {
+        shimCall.code = 'mParticle → shim: user-42 ' + (member ? 'leaves' : 'joins') + " audience 9001 'Power Users'"
+        var code = document.querySelector('#call-shim code')
+        if (code) code.textContent = code.parentElement.title = shimCall.code
+      } }
+    shimCall.describe()
+    CALLS.push(shimCall)
+  }
+
+  var buttons = $('buttons')
+  CALLS.forEach(function (call) {
+    var button = document.createElement('button')
+    button.type = 'button'
+    button.id = 'call-' + call.id
+    button.className = call.server ? 'call server' : 'call'
+    button.title = call.code
+    var name = document.createElement('strong')
+    name.textContent = call.server ? 'audience shim' : call.id
+    var code = document.createElement('code')
+    code.textContent = call.code
+    button.append(name, code)
+    button.addEventListener('click', function () {
+      perform(call)
+    })
+    buttons.append(button)
+  })
+
+  function perform(call) {
+    var item = document.createElement('li')
+    var code = document.createElement('code')
+    code.textContent = call.code
+    var outcome = document.createElement('span')
+    outcome.className = 'outcome'
+    outcome.textContent = '…'
+    item.append(code, outcome)
+    $('calls').prepend(item)
+    var optedOut = !call.server && call.id !== 'optIn' && isOptedOut()
+    Promise.resolve()
+      .then(call.run)
+      .then(function () {
+        outcome.textContent = optedOut ? 'opted out: nothing leaves the page' : call.server ? 'sent to the shim' : 'handed to mixpanel-browser'
+        if (optedOut) item.className = 'muted'
+      }, function (error) {
+        outcome.textContent = 'failed: ' + error.message
+        item.className = 'error'
+      })
+      .then(showState)
+  }
+
+  function isOptedOut() {
+    var mp = analytics.mixpanel
+    try {
+      return !!(mp && mp.has_opted_out_tracking())
+    } catch (e) {
+      return false
+    }
+  }
+
+  function showState() {
+    var mp = analytics.mixpanel
+    $('distinct-id').textContent = mp ? mp.get_distinct_id() : '(mixpanel-browser is not running)'
+    $('opted').textContent = isOptedOut() ? 'opted out' : 'on'
+  }
+
+  // Where the records go, and what the panel can show.
+  var where = config.apiHost || 'https://api-js.mixpanel.com'
+  $('mode').textContent =
+    config.mode === 'collector'
+      ? 'Token ' + config.token + ' · API host: the local collector ' + config.collector
+      : config.mode === 'proxy'
+        ? 'Token ' + config.token + ' · API host: ' + where + ' (DEMO_API_HOST)'
+        : 'Token ' + config.token + ' · real Mixpanel (' + where + '): see your project’s Events page'
+  var note = []
+  if (config.mode !== 'collector') note.push('The page sends to ' + where + ', so its records are not shown here; the shim’s records still are.')
+  if (!config.shim && config.shimUnavailable) note.push('Audience shim unavailable: ' + config.shimUnavailable + '.')
+  $('panel-note').textContent = note.join(' ')
+
+  // The live panel: polls the collector for records after the last one shown.
+  var last = 0
+  var AUTOMATIC = [
+    '$os', '$browser', '$browser_version', '$current_url', '$screen_height', '$screen_width', 'mp_lib', '$lib_version',
+    '$insert_id', 'time', 'distinct_id', '$device_id', '$user_id', '$initial_referrer', '$initial_referring_domain',
+    'token', '$referrer', '$referring_domain', 'mp_sent_by_lib_version', '$had_persisted_distinct_id',
+  ]
+  var OPERATIONS = ['$set', '$set_once', '$union', '$append', '$add', '$unset', '$remove', '$delete']
+
+  function poll() {
+    fetch(config.collector + '/records?since=' + last)
+      .then(function (res) {
+        return res.json()
+      })
+      .then(function (data) {
+        if (data.last < last) {
+          // The collector was restarted or cleared elsewhere: start over.
+          last = 0
+          $('records').textContent = ''
+          return
+        }
+        data.records.forEach(show)
+        showState()
+      })
+      .catch(function () {})
+      .then(function () {
+        setTimeout(poll, 400)
+      })
+  }
+
+  function show(record) {
+    last = Math.max(last, record.id)
+    var body = record.body
+    var item = document.createElement('li')
+    item.className = 'record ' + record.endpoint
+    item.dataset.id = String(record.id)
+    item.dataset.endpoint = record.endpoint
+    item.dataset.source = record.origin ? 'browser' : 'server'
+
+    var head = document.createElement('div')
+    head.className = 'head'
+    var badge = document.createElement('span')
+    badge.className = 'badge'
+    badge.textContent = '/' + record.endpoint
+    var title = document.createElement('span')
+    title.className = 'title'
+    var who = document.createElement('span')
+    who.className = 'who'
+    var summary
+    if (record.endpoint === 'track' || record.endpoint === 'import') {
+      var props = body.properties || {}
+      title.textContent = body.event
+      item.dataset.event = body.event
+      who.textContent = props.distinct_id || ''
+      summary = {}
+      var hidden = 0
+      Object.keys(props).forEach(function (key) {
+        if (AUTOMATIC.indexOf(key) === -1) summary[key] = props[key]
+        else hidden += 1
+      })
+      if (hidden) who.textContent += ' · +' + hidden + ' automatic properties'
+    } else {
+      var op = OPERATIONS.filter(function (key) {
+        return key in body
+      })[0]
+      item.dataset.operation = op || ''
+      title.textContent = (op || 'update') + (record.endpoint === 'groups' ? ' on group ' + body.$group_key + ' = ' + body.$group_id : ' on profile')
+      who.textContent = record.endpoint === 'groups' ? '' : body.$distinct_id || ''
+      summary = op ? body[op] : body
+    }
+    var source = document.createElement('span')
+    source.className = 'source'
+    source.textContent = record.origin ? 'browser' : 'server (shim)'
+    head.append(badge, title, who, source)
+
+    var brief = document.createElement('pre')
+    brief.className = 'summary'
+    brief.textContent = JSON.stringify(summary, null, 2)
+
+    var details = document.createElement('details')
+    var label = document.createElement('summary')
+    label.textContent = 'full decoded record'
+    var full = document.createElement('pre')
+    full.className = 'body'
+    full.textContent = JSON.stringify(body, null, 2)
+    details.append(label, full)
+
+    item.append(head, brief, details)
+    $('records').prepend(item)
+    $('empty').hidden = true
+    $('count').textContent = String($('records').children.length)
+  }
+
+  $('clear').addEventListener('click', function () {
+    fetch(config.collector + '/records', { method: 'DELETE' }).catch(function () {})
+    $('records').textContent = ''
+    $('count').textContent = '0'
+    $('empty').hidden = false
+  })
+
+  analytics.ready(showState)
+  poll()
+})()
