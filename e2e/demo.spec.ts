@@ -259,7 +259,7 @@ test('busy ports: the demo says which one was taken and uses a free one', async 
       expect.stringMatching(new RegExp(`^shim: port ${busy} is not available \\(EADDRINUSE: .*\\); using a free port instead$`)),
       expect.stringMatching(new RegExp(`^demo site: port ${busy} is not available \\(EADDRINUSE: .*\\); using a free port instead$`)),
     ])
-    for (const url of [demo.demo.url, `${demo.collector.url}/records`, `${demo.shim.url}/healthz`]) {
+    for (const url of [demo.demo.url, `${demo.collector.url}/records`, `${demo.shim!.url}/healthz`]) {
       expect(new URL(url).port).not.toBe(String(busy))
       expect((await fetch(url)).status).toBe(200)
     }
