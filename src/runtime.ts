@@ -1,6 +1,7 @@
 import { createLogger, type Logger } from './debug'
 import { apply } from './mixpanel/apply'
 import { startMixpanel } from './mixpanel/load'
+import { startBridge } from './mparticle/bridge'
 import type { MixpanelLike } from './mixpanel/types'
 import type { NormalizedSettings } from './settings'
 import { translate } from './translate/index'
@@ -112,6 +113,7 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
     queue = []
     for (const task of pending) task()
     markReady()
+    if (settings.mparticle) startBridge({ settings, log, perform }, deps.mParticle)
   }
 
   return {

@@ -1,0 +1,211 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { startBridge, type BridgeHost } from '../../src/mparticle/bridge'
+import type { IdentityLike } from '../../src/mparticle/sdk'
+import type { Operation } from '../../src/types'
+
+const root = globalThis as { mParticle?: unknown }
+type Call = (data?: unknown, callback?: (result: unknown) => void) => unknown
+
+/** A runtime stand-in that records what the bridge performs and logs. */
+function host(people = true): BridgeHost & { performed: Array<[string, Operation[]]>; logged: string[] } {
+  const performed: Array<[string, Operation[]]> = []
+  const logged: string[] = []
+  return {
+    settings: { people },
+    log: { debug: (message) => void logged.push(message), warn: (message) => void logged.push(message) },
+    perform: (label, ops) => {
+      performed.push([label, ops])
+      return Promise.resolve()
+    },
+    performed,
+    logged,
+  }
+}
+
+const set = (mpid: string): [string, Operation[]] => ['mparticle', [{ op: 'people.set', props: { $mparticle_user_id: mpid } }]]
+
+/**
+ * A stand-in for the mParticle SDK shaped like the real one: the manager
+ * forwards identity calls to its instance; every identity call makes
+ * `state.next` the current MPID (as the identity service's answer), then
+ * calls back. `ready` callbacks wait in `readyQueue`.
+ */
+function fakeSdk(initial: string | null) {
+  const state = { mpid: initial, next: initial }
+  const readyQueue: Array<() => void> = []
+  const answer: Call = (_data, callback) => {
+    state.mpid = state.next
+    callback?.({ httpCode: 200 })
+  }
+  const instance = {
+    Identity: {
+      getCurrentUser: () => (state.mpid === null ? null : { getMPID: () => state.mpid }),
+      identify: answer,
+      login: answer,
+      logout: answer,
+      modify: answer,
+    } as IdentityLike,
+  }
+  const through = (name: string): Call => (data, callback) => (instance.Identity[name] as Call)(data, callback)
+  const manager = {
+    getInstance: () => instance,
+    ready: (f: () => void) => void readyQueue.push(f),
+    Identity: { identify: through('identify'), login: through('login'), logout: through('logout'), modify: through('modify') },
+  }
+  return { manager, instance, state, readyQueue, answer }
+}
+
+const call = (identity: unknown, name: string, callback?: (result: unknown) => void): unknown =>
+  ((identity as Record<string, Call>)[name] as Call)({ userIdentities: {} }, callback)
+
+const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0))
+
+afterEach(() => {
+  delete root.mParticle
+})
+
+describe('startBridge', () => {
+  it('sends the MPID at once, through perform, when mParticle already has a user', () => {
+    const h = host()
+    startBridge(h, fakeSdk('111').manager)
+    expect(h.performed).toEqual([set('111')])
+  })
+
+  it('waits for mParticle.ready when there is no user yet', () => {
+    const h = host()
+    const sdk = fakeSdk(null)
+    startBridge(h, sdk.manager)
+    expect(h.performed).toEqual([])
+    sdk.state.mpid = '111'
+    for (const f of sdk.readyQueue) f()
+    expect(h.performed).toEqual([set('111')])
+  })
+
+  it('sends the new MPID after login, logout, identify and modify change it, once per change', () => {
+    const h = host()
+    const sdk = fakeSdk('111')
+    startBridge(h, sdk.manager)
+    const answers: unknown[] = []
+    sdk.state.next = '222'
+    call(sdk.manager.Identity, 'login', (result) => answers.push(result))
+    call(sdk.manager.Identity, 'login')
+    sdk.state.next = '333'
+    call(sdk.instance.Identity, 'logout')
+    sdk.state.next = '444'
+    call(sdk.instance.Identity, 'identify')
+    call(sdk.instance.Identity, 'modify')
+    sdk.state.next = '555'
+    call(sdk.manager.Identity, 'modify')
+    for (const f of sdk.readyQueue) f()
+    expect(h.performed).toEqual([set('111'), set('222'), set('333'), set('444'), set('555')])
+    expect(answers).toEqual([{ httpCode: 200 }])
+  })
+
+  it('never sends an empty, zero or missing MPID, and keeps the last good one', () => {
+    const h = host()
+    const sdk = fakeSdk('111')
+    startBridge(h, sdk.manager)
+    for (const next of ['', ' ', '0', null]) {
+      sdk.state.next = next
+      call(sdk.manager.Identity, 'logout')
+    }
+    sdk.state.next = '111'
+    call(sdk.manager.Identity, 'login')
+    expect(h.performed).toEqual([set('111')])
+  })
+
+  it('with `people: false` reads nothing, wraps nothing and sends nothing', () => {
+    const h = host(false)
+    const sdk = fakeSdk('111')
+    startBridge(h, sdk.manager)
+    expect(sdk.instance.Identity.login).toBe(sdk.answer)
+    expect(sdk.readyQueue).toEqual([])
+    expect(h.performed).toEqual([])
+  })
+
+  it('uses window.mParticle when no SDK is given, and the given one when there is', () => {
+    root.mParticle = fakeSdk('111').manager
+    const fromWindow = host()
+    startBridge(fromWindow)
+    const fromDeps = host()
+    startBridge(fromDeps, fakeSdk('999').manager)
+    expect(fromWindow.performed).toEqual([set('111')])
+    expect(fromDeps.performed).toEqual([set('999')])
+  })
+
+  it('attaches when window.mParticle is assigned later, once the assigning code has finished', async () => {
+    const h = host()
+    startBridge(h)
+    expect(root.mParticle).toBeUndefined()
+    // Like the snippet: assign an empty object, then fill it in the same task.
+    const sdk = fakeSdk('111')
+    root.mParticle = {}
+    Object.assign(root.mParticle as object, sdk.manager)
+    expect(h.performed).toEqual([])
+    await tick()
+    expect(h.performed).toEqual([set('111')])
+    // Back to a plain property holding the page's value.
+    expect(Object.getOwnPropertyDescriptor(root, 'mParticle')).toEqual({ value: root.mParticle, writable: true, enumerable: true, configurable: true })
+    sdk.state.next = '222'
+    call(sdk.instance.Identity, 'login')
+    expect(h.performed).toEqual([set('111'), set('222')])
+  })
+
+  it('lets two bridges wait for window.mParticle at the same time', async () => {
+    const first = host()
+    const second = host()
+    startBridge(first)
+    startBridge(second)
+    root.mParticle = fakeSdk('111').manager
+    await tick()
+    expect(first.performed).toEqual([set('111')])
+    expect(second.performed).toEqual([set('111')])
+  })
+
+  it("goes first in the snippet stub's queue and chains into identity calls queued through the stub", () => {
+    const queued = ['logPageView', 'x']
+    const rq: unknown[] = [queued]
+    const stub = {
+      config: { rq },
+      ready: (f: unknown) => void rq.push(f),
+      Identity: { login: (...args: unknown[]) => void rq.push(['Identity.login', ...args]) } as IdentityLike,
+    }
+    const h = host()
+    startBridge(h, stub)
+    expect(rq).toHaveLength(2)
+    expect(typeof rq[0]).toBe('function')
+    expect(rq[1]).toBe(queued)
+    call(stub.Identity, 'login')
+    const item = rq[2] as unknown[]
+    expect(item[0]).toBe('Identity.login')
+    expect(typeof item[2]).toBe('function')
+    expect(h.performed).toEqual([])
+  })
+
+  it('never throws, whatever a half-built SDK does', async () => {
+    const throwing = (): never => {
+      throw new Error('half-built')
+    }
+    const odd = [
+      {},
+      { Identity: null },
+      { getInstance: throwing },
+      { getInstance: () => null, ready: throwing },
+      { ready: throwing, Identity: { getCurrentUser: throwing } },
+      Object.defineProperty({}, 'Identity', { get: throwing }),
+    ]
+    for (const sdk of odd) {
+      const h = host()
+      expect(() => startBridge(h, sdk)).not.toThrow()
+      expect(h.performed).toEqual([])
+    }
+    const h = host()
+    startBridge(h)
+    expect(() => {
+      root.mParticle = { getInstance: throwing }
+    }).not.toThrow()
+    await tick()
+    expect(h.performed).toEqual([])
+    expect(h.logged).toContain('mParticle bridge failed')
+  })
+})
