@@ -101,6 +101,20 @@ describe('POST /mixpanel/cohorts: Mixpanel cohorts → mParticle user attributes
     ])
   })
 
+  it('handles consecutive snapshots that carry no session id', async () => {
+    const s = await start()
+    await post(s, '/mixpanel/cohorts', cohort('members', [{ mixpanel_distinct_id: 'a' }], { page: [0, 2] }))
+    await post(s, '/mixpanel/cohorts', cohort('members', [{ mixpanel_distinct_id: 'b' }], { page: [1, 2] }))
+    await waitFor(() => sent().length === 2)
+    await post(s, '/mixpanel/cohorts', cohort('members', [{ mixpanel_distinct_id: 'b' }]))
+    await waitFor(() => sent().length === 3)
+    expect(sent()).toEqual([
+      'customer_id=a {"Power Users":true}',
+      'customer_id=b {"Power Users":true}',
+      'customer_id=a {"Power Users":false}',
+    ])
+  })
+
   it('maps $mparticle_user_id to mpid, else mixpanel_distinct_id to customer_id, and counts members with neither', async () => {
     const s = await start()
     await post(s, '/mixpanel/cohorts', cohort('add_members', [
