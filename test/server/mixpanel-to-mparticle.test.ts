@@ -145,7 +145,7 @@ describe('POST /mixpanel/cohorts: Mixpanel cohorts → mParticle user attributes
   })
 
   it('coalesces pending updates of one user into one batch, merging user_attributes', async () => {
-    const s = await start({ SHIM_BATCH_LINGER_MS: '300' })
+    const s = await start({ SHIM_BATCH_LINGER_MS: '1500' })
     const members = [{ mixpanel_distinct_id: 'u0' }, { mixpanel_distinct_id: 'u1' }]
     await post(s, '/mixpanel/cohorts', cohort('add_members', members, { session: 'a' }))
     await post(s, '/mixpanel/cohorts', cohort('add_members', members, { session: 'b', id: '78', name: 'Churn Risk' }))

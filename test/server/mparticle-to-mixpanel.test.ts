@@ -183,7 +183,7 @@ describe('POST /mparticle: audience membership → Mixpanel engage', () => {
   })
 
   it('coalesces several pending updates of one user into one, merging $set', async () => {
-    const s = await start({ SHIM_BATCH_LINGER_MS: '400', MIXPANEL_ONE_ATTRIBUTE_PER_AUDIENCE: 'true' })
+    const s = await start({ SHIM_BATCH_LINGER_MS: '1500', MIXPANEL_ONE_ATTRIBUTE_PER_AUDIENCE: 'true' })
     await post(s, '/mparticle', membership([profile({ customer: 'c', audiences: [[1, 'A', 'add']] })], { ts: 1 }))
     await post(s, '/mparticle', membership([profile({ customer: 'c', audiences: [[2, 'B', 'add']] })], { ts: 2 }))
     await post(s, '/mparticle', membership([profile({ customer: 'd', audiences: [[2, 'B', 'add']] })], { ts: 3 }))
