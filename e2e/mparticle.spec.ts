@@ -404,3 +404,36 @@ test.describe('mParticle bridge', () => {
     expect(mpidSets(inbox)).toEqual([{ $token: TOKEN, $distinct_id: 'user-15', $set: { $mparticle_user_id: '1212' } }])
   })
 })
+
+test.describe('mParticle bridge across users on one page', () => {
+  test('after reset() and identify() of another user, the new profile gets the MPID too', async ({ page, context, site, inbox }) => {
+    await stubMParticle(context)
+    const url = site.page('/mp/reset.html', doc(src(SDK) + script(INIT) + src(IIFE) + script(`${CREATE()}; analytics.identify('user-a')`)))
+    await page.goto(url)
+    await inbox.until((i) => mpidSets(i).length === 1)
+    await page.evaluate(async () => {
+      await window.analytics.reset()
+      await window.analytics.identify('user-b')
+    })
+    await inbox.until((i) => mpidSets(i).length === 2)
+    await settle(page, inbox, 'end')
+    expect(mpidSets(inbox)).toEqual([
+      { $token: TOKEN, $distinct_id: 'user-a', $set: { $mparticle_user_id: '1001' } },
+      { $token: TOKEN, $distinct_id: 'user-b', $set: { $mparticle_user_id: '1001' } },
+    ])
+  })
+
+  test('identify() of a second user without reset also gives that profile the MPID', async ({ page, context, site, inbox }) => {
+    await stubMParticle(context)
+    const url = site.page('/mp/switch.html', doc(src(SDK) + script(INIT) + src(IIFE) + script(`${CREATE()}; analytics.identify('user-c')`)))
+    await page.goto(url)
+    await inbox.until((i) => mpidSets(i).length === 1)
+    await page.evaluate(() => window.analytics.identify('user-d'))
+    await inbox.until((i) => mpidSets(i).length === 2)
+    await settle(page, inbox, 'end')
+    expect(mpidSets(inbox).map((b) => [b.$distinct_id, b.$set.$mparticle_user_id])).toEqual([
+      ['user-c', '1001'],
+      ['user-d', '1001'],
+    ])
+  })
+})

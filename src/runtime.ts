@@ -1,7 +1,7 @@
 import { createLogger, type Logger } from './debug'
 import { apply } from './mixpanel/apply'
 import { startMixpanel } from './mixpanel/load'
-import { startBridge } from './mparticle/bridge'
+import { startBridge, type Bridge } from './mparticle/bridge'
 import type { MixpanelLike } from './mixpanel/types'
 import type { NormalizedSettings } from './settings'
 import { translate } from './translate/index'
@@ -33,7 +33,7 @@ export interface Runtime {
   /** Translates and applies a message once ready. */
   send(message: Message): Promise<void>
   /** Applies operations once ready. */
-  perform(label: string, ops: Operation[] | ((state: State) => Operation[])): Promise<void>
+  perform(label: string, ops: Operation[]): Promise<void>
   /** Runs a task with the instance once ready (skipped when it could not start). */
   use(label: string, task: (mixpanel: MixpanelLike) => void): Promise<void>
 }
@@ -42,6 +42,8 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
   const log = createLogger(settings.debug)
   let mixpanel: MixpanelLike | undefined
   let started = false
+  let bridge: Bridge | undefined
+  let wasReset = false
   let queue: Array<() => void> = []
   let markReady: () => void = () => {}
   const readyPromise = new Promise<void>((resolve) => (markReady = resolve))
@@ -78,18 +80,29 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
     return new Promise((resolve) => queue.push(() => (run(), resolve())))
   }
 
-  function perform(label: string, ops: Operation[] | ((state: State) => Operation[])): Promise<void> {
+  function applyAll(label: string, mp: MixpanelLike, ops: Operation[]): void {
+    for (const error of apply(mp, ops)) log.debug(`${label}: a mixpanel-browser call failed`, error)
+  }
+
+  function perform(label: string, ops: Operation[]): Promise<void> {
     return use(label, (mp) => {
-      const list = typeof ops === 'function' ? ops(state) : ops
-      for (const error of apply(mp, list)) log.debug(`${label}: a mixpanel-browser call failed`, error)
+      applyAll(label, mp, ops)
+      if (ops.some((o) => o.op === 'reset')) wasReset = true
     })
   }
 
   function send(message: Message): Promise<void> {
-    return perform(message.type, (current) => {
-      const { ops, notes } = translate(message, { settings, state: current, now: new Date() })
+    return use(message.type, (mp) => {
+      const { ops, notes } = translate(message, { settings, state, now: new Date() })
       for (const note of notes) log.debug(note)
-      return ops
+      // A profile that is not the one the MPID went to (another user, or any
+      // user after reset, which drops mixpanel-browser's queue) gets it again.
+      const switching = bridge !== undefined && ops.some((o) => o.op === 'identify') && (wasReset || state.userId !== null)
+      applyAll(message.type, mp, ops)
+      if (switching) {
+        wasReset = false
+        bridge?.resend()
+      }
     })
   }
 
@@ -113,7 +126,7 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
     queue = []
     for (const task of pending) task()
     markReady()
-    if (settings.mparticle) startBridge({ settings, log, perform }, deps.mParticle)
+    if (settings.mparticle) bridge = startBridge({ settings, log, perform }, deps.mParticle)
   }
 
   return {

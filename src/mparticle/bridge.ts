@@ -10,6 +10,12 @@ export interface BridgeHost {
   perform(label: string, ops: Operation[]): Promise<void>
 }
 
+/** A running bridge. */
+export interface Bridge {
+  /** Sends the current MPID again (to a profile identified since). */
+  resend(): void
+}
+
 /**
  * Keeps the Mixpanel People property `$mparticle_user_id` equal to the
  * mParticle MPID (SPEC §9). It checks the MPID when the SDK is ready
@@ -18,7 +24,7 @@ export interface BridgeHost {
  * An SDK defined after this runs is noticed when `window.mParticle` is
  * assigned. Never throws.
  */
-export function startBridge(host: BridgeHost, given?: unknown): void {
+export function startBridge(host: BridgeHost, given?: unknown): Bridge | undefined {
   // `people: false` means no profile writes at all, this one included.
   if (!host.settings.people) return
   const root = globalThis as { mParticle?: MParticleLike }
@@ -57,7 +63,16 @@ export function startBridge(host: BridgeHost, given?: unknown): void {
     }
   }
 
-  if (sdk()) return attach()
+  const bridge: Bridge = {
+    resend() {
+      sent = null
+      sync()
+    },
+  }
+  if (sdk()) {
+    attach()
+    return bridge
+  }
   // Not on the page yet: attach when the page (the snippet or the SDK) assigns
   // window.mParticle, a microtask later so that the snippet has filled its stub.
   const before = Object.getOwnPropertyDescriptor(root, 'mParticle')
@@ -75,4 +90,5 @@ export function startBridge(host: BridgeHost, given?: unknown): void {
   } catch (error) {
     host.log.debug('mParticle bridge failed', error)
   }
+  return bridge
 }
