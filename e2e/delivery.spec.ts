@@ -180,6 +180,27 @@ test('a page whose localStorage throws still delivers its events (mixpanel-brows
   expect(seen.errors).toEqual([])
 })
 
+test('with debug off, a page using every call writes nothing to the console and throws nothing', async ({ page, site, inbox }) => {
+  const seen = watch(page)
+  const url = site.page(
+    '/delivery/quiet.html',
+    analyticsPage({ ...base, groupIdentifierTraits: ['company_id'], consolidatedPageCalls: false }, `
+      analytics.page('Dropped by the naming rules')
+      analytics.identify('u1', { email: 'a@b.co', tags: ['x'], length: 3 })
+      analytics.track('Bought', { revenue: 5, length: 2, token: 'x', at: new Date() })
+      analytics.group('acme', { company_id: 'acme' })
+      analytics.group('ignored', { name: 'no key' })
+      analytics.alias('u1')
+      analytics.screen('Home')
+      analytics.track('Done')
+    `),
+  )
+  await page.goto(url)
+  await inbox.until((i) => i.events('Done').length === 1 && i.groups().length === 1)
+  expect(inbox.events().map((e) => e.event)).toEqual(['$identify', 'Bought', 'Done'])
+  expect(seen).toEqual({ errors: [], console: [] })
+})
+
 test('a settings mistake is reported at creation, naming the setting', async ({ page, site }) => {
   const url = site.page(
     '/delivery/settings-error.html',
