@@ -27,6 +27,19 @@ export function shimVersion(): string {
   }
 }
 
+/** A proxy URL may carry `user:password@`: never log it. */
+export function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.username === '' && u.password === '') return url
+    u.username = '***'
+    u.password = ''
+    return u.toString().replace(/\/$/, '')
+  } catch {
+    return '(unparsable URL)'
+  }
+}
+
 export interface ShimDeps {
   config: ShimConfig
   logger?: Logger
@@ -168,8 +181,10 @@ export async function startShim(opts: StartShimOptions = {}): Promise<RunningShi
   const url = `http://${hostForUrl}:${address.port}`
   shim.logger.info('shim listening', {
     url, db: config.dbPath, version: shimVersion(), auth: describeAuth(config),
-    mixpanelApi: config.mixpanel.apiHost ?? `from target server (${config.mixpanel.targetServer ?? 'standard'})`,
-    mparticleApi: config.mparticle.apiHost,
+    mixpanelApi: config.mixpanel.apiHost !== undefined
+      ? withoutCredentials(config.mixpanel.apiHost)
+      : `from target server (${config.mixpanel.targetServer ?? 'standard'})`,
+    mparticleApi: withoutCredentials(config.mparticle.apiHost),
   })
 
   let closing: Promise<void> | undefined

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ConfigError, ENV_VARS, helpText, loadConfig } from '../../src/server/config.js'
+import { withoutCredentials } from '../../src/server/shim.js'
 import { canonicalMpid, renderBatch, resolveCohortIdentity } from '../../src/server/mixpanel-cohorts.js'
 import {
   applyMembershipChanges, resolveAudienceSettings, resolveDistinctId, segmentMembership,
@@ -49,6 +50,11 @@ describe('configuration', () => {
       '`MIXPANEL_API_HOST` must be an http(s) URL (got "ftp://x")',
       '`SHIM_ENGAGE_BATCH_SIZE` must be between 1 and 2000 (got 5000)',
     ])
+  })
+
+  it('logs API hosts without credentials', () => {
+    expect(withoutCredentials('https://user:s3cret@proxy.example/mp')).toBe('https://***@proxy.example/mp')
+    expect(withoutCredentials('http://127.0.0.1:4000')).toBe('http://127.0.0.1:4000')
   })
 
   it('documents every variable in --help', () => {
