@@ -163,6 +163,17 @@ export const test = base.extend<{ inbox: MixpanelInbox }, { site: Site }>({
     const inbox = new MixpanelInbox()
     // Nothing leaves the machine: anything not local and not routed below is aborted.
     await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort())
+    // A beacon sent while a page is being left never reaches Playwright's routing,
+    // so it would try to leave the machine: such beacons to non-local hosts are
+    // reported handed over and dropped (mixpanel-browser keeps and re-sends them).
+    await context.addInitScript(() => {
+      const real = navigator.sendBeacon.bind(navigator)
+      let leaving = false
+      addEventListener('beforeunload', () => (leaving = true), true)
+      addEventListener('pagehide', () => (leaving = true), true)
+      navigator.sendBeacon = (url, body) =>
+        leaving && !/^https?:\/\/127\.0\.0\.1[:/]/.test(new URL(String(url), location.href).href) ? true : real(url, body)
+    })
     await inbox.attach(context)
     await use(inbox)
   },
