@@ -82,6 +82,8 @@ const dir = mkdtempSync(join(os.tmpdir(), 'shim-bench-'))
 const nodeArgs = (process.env.BENCH_SHIM_NODE_ARGS ?? '').split(' ').filter(Boolean)
 const child = spawn(process.execPath, [...nodeArgs, cli], {
   env: {
+    // Other SHIM_* settings of the caller's environment pass through (e.g. SHIM_SQLITE_WORKER=false).
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('SHIM_'))),
     PATH: process.env.PATH, PORT: '0', HOST: '127.0.0.1', SHIM_DB: join(dir, 'shim.sqlite'), SHIM_LOG_LEVEL: 'info',
     SHIM_SQLITE_SYNCHRONOUS: SYNCHRONOUS, MIXPANEL_TOKEN: 'bench-token', MIXPANEL_API_HOST: mockUrl,
   },
