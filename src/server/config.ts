@@ -3,7 +3,7 @@
  *
  * The variable names in SPEC §10's table are a contract; the `SHIM_*` ones are
  * additions. `ENV_VARS` is the single source for defaults, for `--help` and for
- * the table in docs/shim.md.
+ * the table in the README (Server shim section).
  */
 
 /** One documented environment variable. */

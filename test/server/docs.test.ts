@@ -3,9 +3,10 @@ import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ENV_VARS } from '../../src/server/config.js'
 
-const doc = readFileSync(resolve(__dirname, '../../docs/shim.md'), 'utf8')
+// The shim's reference lives in the README's "Server shim" section.
+const doc = readFileSync(resolve(__dirname, '../../README.md'), 'utf8')
 
-describe('docs/shim.md', () => {
+describe('README.md, Server shim section', () => {
   it('lists every environment variable with its default, as the code has them', () => {
     for (const v of ENV_VARS) {
       const shown = v.default === '—' || v.default.startsWith('from ') ? v.default : `\`${v.default}\``
