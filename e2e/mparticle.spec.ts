@@ -288,12 +288,17 @@ test.describe('mParticle bridge', () => {
     expect(mpidSets(inbox)).toEqual([{ $token: TOKEN, $distinct_id: 'user-8', $set: { $mparticle_user_id: '1001' } }])
     // Every /engage request of the page: mixpanel-browser's own, identify's trait `id`, the MPID once, the marker.
     const user = { $token: TOKEN, $distinct_id: 'user-8' }
-    expect(inbox.engage().map(ours)).toEqual([
-      { ...user, $set_once: { $initial_referrer: '$direct', $initial_referring_domain: '$direct' } },
-      { ...user, $set: { id: 'user-8' } },
-      { ...user, $set: { $mparticle_user_id: '1001' } },
-      { ...user, $set: { marker: 'end' } },
-    ])
+    // Separate XHRs: they may arrive in any order.
+    const sorted = (records: Record<string, any>[]): Record<string, any>[] =>
+      records.map((r) => [JSON.stringify(r), r] as const).sort(([a], [b]) => a.localeCompare(b)).map(([, r]) => r)
+    expect(sorted(inbox.engage().map(ours))).toEqual(
+      sorted([
+        { ...user, $set_once: { $initial_referrer: '$direct', $initial_referring_domain: '$direct' } },
+        { ...user, $set: { id: 'user-8' } },
+        { ...user, $set: { $mparticle_user_id: '1001' } },
+        { ...user, $set: { marker: 'end' } },
+      ]),
+    )
   })
 
   test('when mParticle identity fails, nothing throws and no empty MPID is sent', async ({ page, context, site, inbox }) => {
