@@ -96,40 +96,27 @@ export interface NormalizedSettings {
   mixpanelConfig: Record<string, unknown>
 }
 
-type Kind = 'boolean' | 'string' | 'string[]' | 'object' | readonly string[]
-
-// One row per setting: its kind and default. `undefined` means optional with no default.
-const SCHEMA = {
-  token: ['string', undefined],
-  people: ['boolean', true],
-  setAllTraitsByDefault: ['boolean', true],
-  superProperties: ['string[]', []],
-  peopleProperties: ['string[]', []],
-  legacySuperProperties: ['boolean', false],
-  eventIncrements: ['string[]', []],
-  propIncrements: ['string[]', []],
-  groupIdentifierTraits: ['string[]', []],
-  groupTraitsToSetOnce: ['string[]', []],
-  consolidatedPageCalls: ['boolean', true],
-  trackAllPages: ['boolean', false],
-  trackCategorizedPages: ['boolean', false],
-  trackNamedPages: ['boolean', false],
-  sourceName: ['string', ''],
-  crossSubdomainCookie: ['boolean', true],
-  secureCookie: ['boolean', false],
-  persistence: [['cookie', 'localStorage', 'none'], 'cookie'],
-  cookieName: ['string', ''],
-  enableEuropeanUnionEndpoint: ['boolean', false],
-  dataResidency: [['us', 'eu', 'in'], 'us'],
-  apiHost: ['string', undefined],
-  optOutByDefault: ['boolean', false],
-  mparticle: ['boolean', true],
-  debug: ['boolean', false],
-  mixpanelConfig: ['object', undefined],
-} as const satisfies Record<string, readonly [Kind, unknown]>
+// Each setting's kind ('b' boolean, 's' string, 'l' list of strings, 'o'
+// object, or the allowed values) and default, as compact as the script tag wants.
+type Kind = 'b' | 's' | 'l' | 'o' | readonly string[]
+// No prototype: `constructor` or `toString` must not pass for a setting name.
+const SCHEMA: Record<string, [Kind, unknown]> = Object.assign(Object.create(null), {
+  token: ['s', undefined],
+  apiHost: ['s', undefined],
+  mixpanelConfig: ['o', undefined],
+})
+const add = (kind: Kind, value: unknown, names: string): void => {
+  for (const name of names.split(' ')) SCHEMA[name] = [kind, value]
+}
+add('b', true, 'people setAllTraitsByDefault consolidatedPageCalls crossSubdomainCookie mparticle')
+add('b', false, 'legacySuperProperties trackAllPages trackCategorizedPages trackNamedPages secureCookie enableEuropeanUnionEndpoint optOutByDefault debug')
+add('l', [], 'superProperties peopleProperties eventIncrements propIncrements groupIdentifierTraits groupTraitsToSetOnce')
+add('s', '', 'sourceName cookieName')
+SCHEMA.persistence = [['cookie', 'localStorage', 'none'], 'cookie']
+SCHEMA.dataResidency = [['us', 'eu', 'in'], 'us']
 
 // Keys Segment's settings objects carry that mean nothing in device mode.
-const IGNORED = new Set(['apiSecret', 'nameTag', 'pageview'])
+const IGNORED = ['apiSecret', 'nameTag', 'pageview']
 
 /** The error thrown by `createAnalytics()` for a bad settings object. */
 export class SettingsError extends Error {
@@ -139,24 +126,17 @@ export class SettingsError extends Error {
   }
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  return typeof value === 'string' ? `the string ${JSON.stringify(value)}` : `a ${typeof value}`
+const fail = (message: string): never => {
+  throw new SettingsError(message)
 }
 
-function check(name: string, kind: Kind, value: unknown): void {
-  const ok =
-    kind === 'boolean' ? typeof value === 'boolean'
-    : kind === 'string' ? typeof value === 'string'
-    : kind === 'string[]' ? Array.isArray(value) && value.every((v) => typeof v === 'string')
-    : kind === 'object' ? typeof value === 'object' && value !== null && !Array.isArray(value)
-    : kind.includes(value as string)
-  if (!ok) {
-    const expected = kind === 'string[]' ? 'an array of strings' : kind === 'object' ? 'an object' : typeof kind === 'string' ? `a ${kind}` : `one of ${kind.map((k) => `'${k}'`).join(', ')}`
-    throw new SettingsError(`setting \`${name}\` must be ${expected}, got ${describe(value)}`)
-  }
-}
+const describe = (value: unknown): string =>
+  value === null ? 'null'
+  : Array.isArray(value) ? 'an array'
+  : typeof value === 'string' ? `the string ${JSON.stringify(value)}`
+  : `a ${typeof value}`
+
+const isObject = (value: unknown): boolean => typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /**
  * Applies defaults and validates every setting eagerly, so a mistake shows at
@@ -164,34 +144,41 @@ function check(name: string, kind: Kind, value: unknown): void {
  * naming the setting.
  */
 export function normalizeSettings(input: Settings): NormalizedSettings {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    throw new SettingsError(`settings must be an object with at least \`token\`, got ${describe(input)}`)
-  }
+  if (!isObject(input)) fail(`settings must be an object with at least \`token\`, got ${describe(input)}`)
   const raw = input as unknown as Record<string, unknown>
-  for (const key of Object.keys(raw)) {
-    if (!(key in SCHEMA) && !IGNORED.has(key)) {
-      throw new SettingsError(`unknown setting \`${key}\``)
-    }
-  }
-  const out: Record<string, unknown> = {}
-  for (const [name, [kind, fallback]] of Object.entries(SCHEMA) as [string, readonly [Kind, unknown]][]) {
+  for (const key in raw) if (!SCHEMA[key] && !IGNORED.includes(key)) fail(`unknown setting \`${key}\``)
+  const out: Record<string, any> = {}
+  for (const name in SCHEMA) {
+    const [kind, fallback] = SCHEMA[name]!
     const value = raw[name]
     if (value === undefined) {
       out[name] = Array.isArray(fallback) ? [] : fallback
       continue
     }
-    check(name, kind, value)
+    const ok =
+      kind === 'b' ? typeof value === 'boolean'
+      : kind === 's' ? typeof value === 'string'
+      : kind === 'l' ? Array.isArray(value) && value.every((v) => typeof v === 'string')
+      : kind === 'o' ? isObject(value)
+      : kind.includes(value as string)
+    if (!ok) {
+      const expected =
+        kind === 'b' ? 'a boolean'
+        : kind === 's' ? 'a string'
+        : kind === 'l' ? 'an array of strings'
+        : kind === 'o' ? 'an object'
+        : `one of '${kind.join("', '")}'`
+      fail(`setting \`${name}\` must be ${expected}, got ${describe(value)}`)
+    }
     out[name] = Array.isArray(value) ? [...value] : value
   }
-  if (typeof out.token !== 'string' || out.token.trim() === '') {
-    throw new SettingsError('setting `token` is required: the Mixpanel project token')
+  if (!out.token?.trim()) fail('setting `token` is required: the Mixpanel project token')
+  if (out.apiHost !== undefined && !/^https?:\/\/[^/]/.test(out.apiHost)) {
+    fail(`setting \`apiHost\` must be an http(s) URL such as 'https://mp.example.com', got ${describe(out.apiHost)}`)
   }
-  if (out.apiHost !== undefined && !/^https?:\/\/[^/]/.test(out.apiHost as string)) {
-    throw new SettingsError(`setting \`apiHost\` must be an http(s) URL such as 'https://mp.example.com', got ${describe(out.apiHost)}`)
-  }
-  out.mixpanelConfig = { ...((out.mixpanelConfig as Record<string, unknown> | undefined) ?? {}) }
-  if (out.enableEuropeanUnionEndpoint === true && raw.dataResidency === undefined) out.dataResidency = 'eu'
+  out.apiHost = out.apiHost?.replace(/\/+$/, '')
+  out.mixpanelConfig = { ...out.mixpanelConfig }
+  if (out.enableEuropeanUnionEndpoint && raw.dataResidency === undefined) out.dataResidency = 'eu'
   delete out.enableEuropeanUnionEndpoint
-  if (typeof out.apiHost === 'string') out.apiHost = out.apiHost.replace(/\/+$/, '')
-  return out as unknown as NormalizedSettings
+  return out as NormalizedSettings
 }

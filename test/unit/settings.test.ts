@@ -220,3 +220,10 @@ describe('Segment compatibility', () => {
     expect(normalizeSettings({ token: 'tok', apiHost: 'http://127.0.0.1:8080/mp' }).apiHost).toBe('http://127.0.0.1:8080/mp')
   })
 })
+
+describe('setting names inherited from Object.prototype', () => {
+  test('`constructor` and `toString` are unknown settings', () => {
+    expect(() => normalizeSettings({ token: 't', constructor: 1 } as never)).toThrow('unknown setting `constructor`')
+    expect(() => normalizeSettings({ token: 't', toString: 1 } as never)).toThrow('unknown setting `toString`')
+  })
+})
