@@ -4,7 +4,7 @@
 // Chromium, against mixpanel-browser used directly, because these machines are
 // noisy. All Mixpanel traffic is intercepted locally; nothing leaves the host.
 //
-//   node bench/browser.mjs [--calls 2000] [--warmup 200] [--loads 25] [--events 1000] [--json-only]
+//   node bench/browser.mjs [--calls 2000] [--warmup 200] [--loads 40] [--events 1000] [--only calls,counts,init,network] [--json-only]
 import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { cpus, totalmem } from 'node:os'
@@ -24,9 +24,11 @@ const arg = (name, fallback) => {
 }
 const CALLS = arg('calls', 2000)
 const WARMUP = arg('warmup', 200)
-const LOADS = arg('loads', 25)
+const LOADS = arg('loads', 40)
 const EVENTS = arg('events', 1000)
 const JSON_ONLY = process.argv.includes('--json-only')
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1].split(',') : ['calls', 'counts', 'init', 'network']
+const run = (section) => ONLY.includes(section)
 const log = (...lines) => JSON_ONLY || console.log(...lines)
 
 // Same launch as playwright.config.ts.
@@ -113,21 +115,21 @@ async function main() {
 <script src="/iife.js"></script><script src="/harness.js"></script></head><body><h1>bench</h1></body></html>`
   // Initialisation: the library inline (no network, no code cache), timed from
   // just before its evaluation to the first event queued.
-  const initPage = (library, start) => `<!doctype html><html><head><meta charset="utf-8"><title>Init</title>
-<script>window.t0 = performance.now()</script><script>${library}</script>
-<script>${start}; window.t1 = performance.now()</script></head><body></body></html>`
+  const initPage = (library, create, first) => `<!doctype html><html><head><meta charset="utf-8"><title>Init</title>
+<script>window.t0 = performance.now()</script><script>${library}</script><script>window.t1 = performance.now()</script>
+<script>window.a = ${create}; window.t2 = performance.now(); ${first}; window.t3 = performance.now()</script></head><body></body></html>`
   const CONFIG = "{ track_pageview: false, api_payload_format: 'json' }"
   const files = {
     '/bench.html': pageHtml,
     '/iife.js': iife,
     '/harness.js': harness,
-    '/init-ours.html': initPage(iife, "MixpanelDeviceMode.createAnalytics({ token: 'init-token' }).track('First')"),
-    '/init-core.html': initPage(core, `mixpanelCore.init('init-token', ${CONFIG}, 'direct').track('First')`),
-    '/init-official.html': initPage(
-      official,
-      // mixpanel.min.js is the snippet build: it needs the snippet's stub object first.
-      `mixpanel.init('init-token', ${CONFIG}, 'direct'); mixpanel.direct.track('First')`,
-    ).replace('<script>window.t0', '<script>window.mixpanel = { __SV: 1.2, _i: [] }</script><script>window.t0'),
+    '/init-ours.html': initPage(iife, "MixpanelDeviceMode.createAnalytics({ token: 'init-token' })", "a.track('First')"),
+    '/init-core.html': initPage(core, `mixpanelCore.init('init-token', ${CONFIG}, 'direct')`, "a.track('First')"),
+    // mixpanel.min.js is the snippet build: it needs the snippet's stub object first.
+    '/init-official.html': initPage(official, `(mixpanel.init('init-token', ${CONFIG}, 'direct'), mixpanel.direct)`, "a.track('First')").replace(
+      '<script>window.t0',
+      '<script>window.mixpanel = { __SV: 1.2, _i: [] }</script><script>window.t0',
+    ),
   }
   const { server, origin } = await startServer(files)
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true })
@@ -137,7 +139,7 @@ async function main() {
   try {
     // 1. Per-call main-thread time, both persistences.
     results.calls = {}
-    for (const persistence of ['cookie', 'localStorage']) {
+    for (const persistence of run('calls') ? ['cookie', 'localStorage'] : []) {
       const context = await browser.newContext()
       await intercept(context)
       const page = await context.newPage()
@@ -150,7 +152,8 @@ async function main() {
     }
 
     // 2. Mixpanel calls, and records sent, per analytics call.
-    {
+    results.counts = {}
+    if (run('counts')) {
       const context = await browser.newContext()
       const seen = await intercept(context)
       const page = await context.newPage()
@@ -158,42 +161,46 @@ async function main() {
       await page.evaluate(() => window.bench.countSetup())
       const settle = () => new Promise((resolve) => setTimeout(resolve, 1500))
       await settle()
-      results.counts = {}
       for (const kind of ['identify', 'track', 'page', 'group']) {
         const before = { ...seen.byToken }
         const calls = await page.evaluate((k) => window.bench.count(k), kind)
         await settle()
         const sent = (token) => (seen.byToken[token] ?? 0) - (before[token] ?? 0)
-        results.counts[kind] = { ...calls, records: { ours: sent('bench-ours'), direct: sent('bench-direct'), naive: sent('bench-naive') } }
+        results.counts[kind] = { ...calls, records: { ours: sent('bench-ours'), direct: sent('bench-hand'), naive: sent('bench-naive') } }
       }
       await context.close()
     }
 
     // 3. Initialisation cost: fresh context per load, the three variants interleaved.
-    log(`initialisation (${LOADS} fresh loads each)…`)
     const init = { ours: [], core: [], official: [] }
-    for (let i = 0; i < LOADS; i++) {
+    if (run('init')) log(`initialisation (${LOADS} fresh loads each)…`)
+    for (let i = 0; run('init') && i < LOADS; i++) {
       for (const variant of Object.keys(init)) {
         const context = await browser.newContext()
         await intercept(context)
         const page = await context.newPage()
         await page.goto(`${origin}/init-${variant}.html`)
-        init[variant].push(await page.evaluate(() => window.t1 - window.t0))
+        init[variant].push(await page.evaluate(() => [window.t3 - window.t0, window.t1 - window.t0, window.t2 - window.t1, window.t3 - window.t2]))
         await context.close()
       }
     }
     const med = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-    results.init = Object.fromEntries(Object.entries(init).map(([k, xs]) => [k, { median: med(xs), min: Math.min(...xs), max: Math.max(...xs) }]))
+    const column = (rows, i) => rows.map((row) => row[i])
+    results.init = Object.fromEntries(
+      Object.entries(init)
+        .filter(([, rows]) => rows.length > 0)
+        .map(([k, rows]) => [k, { median: med(column(rows, 0)), min: Math.min(...column(rows, 0)), max: Math.max(...column(rows, 0)), evaluate: med(column(rows, 1)), start: med(column(rows, 2)), first: med(column(rows, 3)) }]),
+    )
 
     // 4. Network: EVENTS tracks with default batching, each side in its own context.
-    log(`network (${EVENTS} tracks each, default batching; waits for the 5 s flushes)…`)
     results.network = {}
-    for (const side of ['ours', 'direct']) {
+    if (run('network')) log(`network (${EVENTS} tracks each, default batching; waits for the 5 s flushes)…`)
+    for (const side of run('network') ? ['ours', 'direct'] : []) {
       const context = await browser.newContext()
       const seen = await intercept(context)
       const page = await context.newPage()
       await page.goto(`${origin}/bench.html`)
-      const token = side === 'ours' ? 'bench-ours' : 'bench-direct'
+      const token = side === 'ours' ? 'bench-ours' : 'bench-hand'
       const started = Date.now()
       await page.evaluate((o) => window.bench.network(o), { side, count: EVENTS })
       while ((seen.byToken[token] ?? 0) < EVENTS && Date.now() - started < 60_000) await new Promise((r) => setTimeout(r, 100))
@@ -222,15 +229,18 @@ function report(r) {
       log(`${pad(kind, 10)}${lpad(ms(ours.median), 10)}${lpad(ms(direct.median), 12)}${lpad(ratio(ours.median, direct.median), 7)}${lpad(ms(ours.p95), 10)}${lpad(ms(direct.p95), 12)}${lpad(ratio(ours.p95, direct.p95), 7)}`)
     }
   }
-  log('\nMixpanel calls (and records sent) per analytics call; ours also reads state')
-  log(`${pad('call', 10)}${lpad('ours', 9)}${lpad('by hand', 9)}${lpad('naive', 9)}  ours`)
+  if (Object.keys(r.counts).length > 0) log('\nMixpanel calls (and records sent) per analytics call; ours also reads state')
+  if (Object.keys(r.counts).length > 0) log(`${pad('call', 10)}${lpad('ours', 9)}${lpad('by hand', 9)}${lpad('naive', 9)}  ours`)
   for (const [kind, c] of Object.entries(r.counts)) {
     const cell = (side) => `${c[side].length} (${c.records[side]})`
     log(`${pad(kind, 10)}${lpad(cell('ours'), 9)}${lpad(cell('direct'), 9)}${lpad(cell('naive'), 9)}  ${c.ours.join(', ')} (+${c.oursReads} reads)`)
   }
-  log('\nInitialisation: script evaluation to first event queued (ms, median of fresh loads)')
-  for (const [k, v] of Object.entries(r.init)) log(`${pad({ ours: 'ours (IIFE)', core: 'mixpanel core alone', official: 'mixpanel.min.js' }[k], 22)}${lpad(ms(v.median), 8)}  (min ${ms(v.min)}, max ${ms(v.max)})`)
-  log(`\nNetwork: ${EVENTS} tracks, default batching`)
+  if (Object.keys(r.init).length > 0) log('\nInitialisation: script evaluation to first event queued (ms, median of fresh loads)')
+  if (Object.keys(r.init).length > 0) log(`${pad('', 22)}${lpad('total', 8)}${lpad('evaluate', 10)}${lpad('start', 8)}${lpad('track', 8)}`)
+  for (const [k, v] of Object.entries(r.init)) {
+    log(`${pad({ ours: 'ours (IIFE)', core: 'mixpanel core alone', official: 'mixpanel.min.js' }[k], 22)}${lpad(ms(v.median), 8)}${lpad(ms(v.evaluate), 10)}${lpad(ms(v.start), 8)}${lpad(ms(v.first), 8)}  (total min ${ms(v.min)}, max ${ms(v.max)})`)
+  }
+  if (Object.keys(r.network).length > 0) log(`\nNetwork: ${EVENTS} tracks, default batching`)
   for (const [k, v] of Object.entries(r.network)) log(`${pad(k, 10)}${lpad(v.requests, 5)} requests, ${v.records} records, ${v.bodyBytes} body bytes (+${v.urlBytes} URL bytes), ${v.seconds.toFixed(1)} s`)
   log('\nBytes (gzipped)')
   log(`createAnalytics (ESM, without mixpanel-browser) ${r.bytes.wrapper} (budget ${r.bytes.budgets.wrapper})`)

@@ -3,6 +3,7 @@
 // (nanoid / size-limit style). Prints the figures; exits 1 when a budget is
 // exceeded or when the README's sizes block is stale. `--write` rewrites that
 // block. Sizes are gzip level 9, 1 kB = 1000 bytes.
+import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { gzipSync } from 'node:zlib'
@@ -86,8 +87,20 @@ export function readmeBlock(sizes) {
 
 const BLOCK = /(<!-- sizes -->\n)([\s\S]*?)(\n?<!-- \/sizes -->)/
 
+/** The README's sizes block as it stands, or null when there is none. */
+export const readmeSizes = (readme) => readme.match(BLOCK)?.[2] ?? null
+
+/** The README with its sizes block replaced by `block`. */
+export const withSizes = (readme, block) => readme.replace(BLOCK, (_, open, _old, close) => `${open}${block}${close.startsWith('\n') ? close : `\n${close}`}`)
+
 async function main(argv) {
   const write = argv.includes('--write')
+  for (const name of ['esm', 'iife', 'snippet']) {
+    if (!existsSync(at(FILES[name]))) {
+      console.error(`size: ${FILES[name]} is missing; run \`npm run build\` first`)
+      process.exit(1)
+    }
+  }
   const sizes = await measure()
   const limit = budgets(sizes)
   const failures = []
@@ -108,11 +121,11 @@ async function main(argv) {
   const readmePath = at('README.md')
   const readme = await readFile(readmePath, 'utf8').catch(() => null)
   const block = readmeBlock(sizes)
-  if (readme === null || !BLOCK.test(readme)) {
+  if (readme === null || readmeSizes(readme) === null) {
     failures.push('README.md has no <!-- sizes --> … <!-- /sizes --> block to keep the sizes in')
-  } else if (readme.match(BLOCK)[2] !== block) {
+  } else if (readmeSizes(readme) !== block) {
     if (write) {
-      await writeFile(readmePath, readme.replace(BLOCK, (_, open, _old, close) => `${open}${block}${close.startsWith('\n') ? close : `\n${close}`}`))
+      await writeFile(readmePath, withSizes(readme, block))
       console.log('README.md: sizes block rewritten')
     } else {
       failures.push('README.md: the sizes block does not match the measured sizes; run `node scripts/size.mjs --write`')

@@ -97,7 +97,7 @@
       token: 'bench-ours', persistence, groupIdentifierTraits: ['company_id'], mixpanelConfig: extra,
     })
     await ours.ready()
-    const direct = ours.mixpanel.init('bench-direct', config(persistence, extra), 'bench_direct')
+    const direct = ours.mixpanel.init('bench-hand', config(persistence, extra), 'bench_direct')
     return { ours, direct }
   }
 
