@@ -5,13 +5,14 @@ import { expect, test } from './fixtures'
 
 // The optional inline loader (src/snippet → dist/snippet.min.js), pasted into
 // pages as documented, loading the script-tag build from the `site` server.
-const SNIPPET = readFileSync(fileURLToPath(new URL('../dist/snippet.min.js', import.meta.url)), 'utf8')
+// Read when a test runs, so a missing build fails these tests, not the whole run's collection.
+const snippet = (): string => readFileSync(fileURLToPath(new URL('../dist/snippet.min.js', import.meta.url)), 'utf8')
 const IIFE = '/dist/mixpanel-device-mode.iife.js'
 
 function snippetPage(script: string, nonce = ''): string {
   const attr = nonce ? ` nonce="${nonce}"` : ''
   return `<!doctype html><html><head><meta charset="utf-8"><title>Snippet Page</title>
-<script${attr}>${SNIPPET}
+<script${attr}>${snippet()}
 ${script}</script></head>
 <body><h1>Rendered before the library</h1></body></html>`
 }
