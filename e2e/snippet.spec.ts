@@ -188,7 +188,7 @@ test('under a nonce-only CSP the loaded script carries the snippet nonce', async
 })
 
 // The script-tag build replaces mixpanel-browser's autocapture, feature flags
-// and session recorder with inert stand-ins (rollup.config.mjs, docs/performance.md).
+// and session recorder with inert stand-ins (rollup.config.mjs, README, "What the script-tag build leaves out").
 test.describe('script-tag build without autocapture, flags and recorder', () => {
   test('starting mixpanel-browser opens no IndexedDB database', async ({ page, site, inbox }) => {
     await page.goto(
