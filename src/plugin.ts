@@ -10,8 +10,8 @@ export interface PluginContext {
 
 /** The part of an Analytics Next instance the plugin uses. */
 export interface AnalyticsInstance {
-  on?(event: string, listener: (...args: any[]) => void): unknown
-  off?(event: string, listener: (...args: any[]) => void): unknown
+  on?(event: string, listener: (...args: never[]) => void): unknown
+  off?(event: string, listener: (...args: never[]) => void): unknown
 }
 
 type Handler = (ctx: PluginContext) => Promise<PluginContext>
