@@ -1,5 +1,5 @@
 import type { MixpanelLike } from './mixpanel/types'
-import { createRuntime, type Deps, type Runtime } from './runtime'
+import { createRuntime, mixpanelOff, type Deps, type Runtime } from './runtime'
 import { normalizeSettings, type Settings } from './settings'
 import type { Message, PageContext, Properties } from './types'
 
@@ -98,12 +98,6 @@ export function toMessage(type: Message['type'], raw: Arg[]): { message: Message
   }
 }
 
-function skipped(options: CallOptions | undefined): boolean {
-  const integrations = options?.integrations
-  if (!isObject(integrations)) return false
-  return integrations.Mixpanel === false || (integrations.All === false && integrations.Mixpanel !== true)
-}
-
 /**
  * Creates the integration. Throws a `SettingsError` naming the setting when
  * the settings are wrong; after that, no call ever throws into the page.
@@ -139,7 +133,7 @@ export function facadeFor(runtime: Runtime): Analytics {
     const { args: rest, callback } = split(args)
     try {
       const { message, options } = toMessage(type, rest)
-      if (skipped(options)) {
+      if (mixpanelOff(options?.integrations)) {
         runtime.log.debug(`${type} call skipped: integrations.Mixpanel is false`)
         return finish(Promise.resolve(), callback)
       }

@@ -1,4 +1,4 @@
-import { createRuntime, type Deps, type Runtime } from './runtime'
+import { createRuntime, mixpanelOff, type Deps, type Runtime } from './runtime'
 import { normalizeSettings, type Settings } from './settings'
 import type { Message } from './types'
 import { version } from './version'
@@ -52,11 +52,6 @@ export function mixpanelDestination(settings: Settings, deps: Deps = {}): Mixpan
   let aliasFromEmit = false
   let detach: () => void = () => {}
 
-  const skipped = (event: Message): boolean => {
-    const integrations = event.integrations
-    return !!integrations && (integrations.Mixpanel === false || (integrations.All === false && integrations.Mixpanel !== true))
-  }
-
   const send = async (message: Message): Promise<void> => {
     if (runtime) await runtime.send(message)
     else early.push(message)
@@ -64,7 +59,7 @@ export function mixpanelDestination(settings: Settings, deps: Deps = {}): Mixpan
 
   const forward: Handler = async (ctx) => {
     try {
-      if (skipped(ctx.event)) return ctx
+      if (mixpanelOff(ctx.event.integrations)) return ctx
       // A shallow copy: translation never writes into the caller's objects.
       const message: Message = { ...ctx.event }
       if (message.type === 'alias' && aliasFromEmit) aliases.push(message)

@@ -7,6 +7,12 @@ import type { NormalizedSettings } from './settings'
 import { translate } from './translate/index'
 import type { Message, Operation, State } from './types'
 
+/** Whether an `integrations` object (analytics.js options, Segment events) turns Mixpanel off for a call. */
+export function mixpanelOff(integrations: unknown): boolean {
+  const flags = integrations as Record<string, unknown> | null | undefined
+  return typeof flags === 'object' && flags !== null && (flags.Mixpanel === false || (flags.All === false && flags.Mixpanel !== true))
+}
+
 /** Optional collaborators the page already has. */
 export interface Deps {
   /** A mixpanel-browser instance or module to use instead of the bundled core (initialised only if it is not yet). */
