@@ -13,6 +13,9 @@ export interface DemoConfig {
   collector: string
   shim: string | null
   shimUnavailable: string | null
+  /** Where the page finds the mParticle Web SDK and the local identity stand-in (same origin), or null when the SDK is not installed. */
+  mparticle: { apiKey: string; sdk: string; base: string } | null
+  mparticleUnavailable: string | null
 }
 
 export interface RunningDemo {
@@ -27,6 +30,10 @@ export interface RunningDemo {
 
 export const DEFAULT_PORTS: Required<DemoPorts>
 export const DEMO_SHIM_SECRET: string
+export const DEMO_MPARTICLE_KEY: string
+
+/** The MPID the demo's mParticle identity stand-in answers for a key: `'customerid:<id>'`, `'anonymous'` or `'logged-out'`. */
+export function demoMpid(key: string): string
 
 /** Starts the demo site, the collector and (when built) the shim. A busy port falls back to a free one, reported through `log`. */
 export function startDemo(options?: {

@@ -1,6 +1,9 @@
 // The demo's servers, startable in-process (tests) or from demo/start.mjs:
 // a static demo site using the script-tag build, the local Mixpanel-compatible
-// collector it sends to, and the audience shim pointed at that collector.
+// collector it sends to, the audience shim pointed at that collector, and a
+// stand-in for mParticle's identity service so the real mParticle Web SDK runs
+// on the page without any request to mParticle.
+import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:http'
@@ -13,6 +16,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const PUBLIC = fileURLToPath(new URL('./public/', import.meta.url))
 const IIFE = join(ROOT, 'dist', 'mixpanel-device-mode.iife.js')
 const SHIM_ENTRY = join(ROOT, 'dist', 'server', 'index.js')
+const MPARTICLE_SDK = join(ROOT, 'node_modules', '@mparticle', 'web-sdk', 'dist', 'mparticle.js')
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png', '.svg': 'image/svg+xml' }
 const MIXPANEL_HOSTS = 'https://api-js.mixpanel.com https://api-eu.mixpanel.com https://api-in.mixpanel.com'
 
@@ -20,6 +24,18 @@ export const DEFAULT_PORTS = { demo: 8080, collector: 8090, shim: 8787 }
 
 /** The shared secret the demo gives the shim, so the curl example and the page's button can call it. */
 export const DEMO_SHIM_SECRET = 'demo-secret'
+
+/** The mParticle API key the page initialises the SDK with (the local identity stand-in accepts any). */
+export const DEMO_MPARTICLE_KEY = 'demo-mparticle-key'
+
+/**
+ * The MPID the demo's identity service gives a user: the same for the same
+ * key every time (`'customerid:user-42'`, `'anonymous'`, `'logged-out'`), shaped
+ * like a real one (a signed 64-bit integer as a string).
+ */
+export function demoMpid(key) {
+  return BigInt.asIntN(64, createHash('sha256').update(key).digest().readBigUInt64BE(0)).toString()
+}
 
 /**
  * Starts the demo.
@@ -66,6 +82,9 @@ export async function startDemo({ ports = {}, host = '127.0.0.1', env = process.
       collector: collector.url,
       shim: shim.running ? shim.running.url : null,
       shimUnavailable: shim.running ? null : shim.reason,
+      // Same-origin paths: the SDK and its endpoints are served by the demo site itself.
+      mparticle: existsSync(MPARTICLE_SDK) ? { apiKey: DEMO_MPARTICLE_KEY, sdk: '/mparticle/mparticle.js', base: '/mparticle/' } : null,
+      mparticleUnavailable: existsSync(MPARTICLE_SDK) ? null : '@mparticle/web-sdk is not installed (npm install)',
     }
     const site = createSite({ config, shimUrl: shim.running?.url })
     const demoPort = await withFallback('demo site', want.demo, log, async (port) => {
@@ -156,6 +175,15 @@ function createSite({ config, shimUrl }) {
         res.end(await readFile(IIFE))
         return
       }
+      if (url.pathname === '/mparticle/mparticle.js') {
+        res.writeHead(200, headers('text/javascript'))
+        res.end(await readFile(MPARTICLE_SDK))
+        return
+      }
+      if (url.pathname.startsWith('/mparticle/')) {
+        await mparticleService(req, res, url.pathname.slice('/mparticle/'.length))
+        return
+      }
       if (url.pathname === '/api/shim/audience' && req.method === 'POST') {
         await forwardAudience(req, res, shimUrl)
         return
@@ -171,6 +199,45 @@ function createSite({ config, shimUrl }) {
       res.end(status === 404 ? 'not found' : String(error?.message ?? error))
     }
   })
+}
+
+// mParticle's identity service, played by the demo server: the SDK's
+// identityUrl points at /mparticle/identity/v1/. The MPID depends only on the
+// customer id, so every run shows the same ones. The SDK's other endpoints
+// (event batches, forwarding stats) are answered 202 and dropped.
+async function mparticleService(req, res, path) {
+  let input = ''
+  for await (const chunk of req) input += chunk
+  const match = /^identity\/v1\/(?:([^/]+)\/)?(identify|login|logout|modify)$/.exec(path)
+  if (req.method !== 'POST' || !match || (match[1] !== undefined) !== (match[2] === 'modify')) {
+    res.writeHead(req.method === 'POST' ? 202 : 404, { 'Content-Type': 'text/plain; charset=utf-8' })
+    res.end()
+    return
+  }
+  let request
+  try {
+    request = JSON.parse(input)
+  } catch {
+    request = null
+  }
+  if (request === null || typeof request !== 'object' || Array.isArray(request)) {
+    res.writeHead(400, { 'Content-Type': 'application/json' })
+    res.end(JSON.stringify({ errors: [{ code: 'bad_request', message: 'the body is not a JSON object' }] }))
+    return
+  }
+  const method = match[2]
+  const known = request.known_identities ?? {}
+  const customer = typeof known.customerid === 'string' && known.customerid !== '' ? known.customerid : null
+  const previous = typeof request.previous_mpid === 'string' && request.previous_mpid !== '' ? request.previous_mpid : null
+  let mpid
+  if (method === 'modify') mpid = match[1]
+  else if (method === 'logout') mpid = demoMpid('logged-out')
+  else if (customer) mpid = demoMpid(`customerid:${customer}`)
+  // identify without a customer id keeps the browser's current user (a reload after logout), else the anonymous one.
+  else mpid = method === 'identify' && previous ? previous : demoMpid('anonymous')
+  const answer = { context: null, mpid, is_logged_in: method !== 'logout' && customer !== null, is_ephemeral: false, matched_identities: {} }
+  res.writeHead(200, { 'Content-Type': 'application/json' })
+  res.end(JSON.stringify(answer))
 }
 
 // The page's "mParticle audience" button: the demo server plays mParticle and

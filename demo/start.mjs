@@ -92,6 +92,9 @@ async function main() {
     `  Demo site        ${demo.demo.url}`,
     `                   ${config.mode === 'collector' ? `sends to the local collector (token ${config.token})` : config.mode === 'proxy' ? `sends to DEMO_API_HOST ${config.apiHost} (token ${config.token})` : `sends to real Mixpanel (token ${config.token})`}`,
     `  Collector        ${demo.collector.url}  (Mixpanel-compatible /track /engage /groups; records at ${demo.collector.url}/records)`,
+    config.mparticle
+      ? `  mParticle        the Web SDK runs on the page; its identity service is played by the demo site (${demo.demo.url}mparticle/identity/v1/), nothing goes to mParticle`
+      : `  mParticle        unavailable: ${config.mparticleUnavailable}`,
   ]
   if (demo.shim) {
     lines.push(

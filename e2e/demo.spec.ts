@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { Page } from '@playwright/test'
 import { decodePayload, startCollector } from '../demo/collector.mjs'
-import { startDemo } from '../demo/demo.mjs'
+import { demoMpid, startDemo } from '../demo/demo.mjs'
 import { expect, test } from './fixtures'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -33,6 +33,11 @@ function panel(page: Page): Promise<Shown[]> {
 
 const byTitle = (a: Shown, b: Shown): number => `${a.endpoint} ${a.title}`.localeCompare(`${b.endpoint} ${b.title}`)
 
+// The MPIDs the demo's mParticle identity stand-in gives (fixed, so written out here).
+const ANONYMOUS_MPID = '3393526427588049651'
+const USER_42_MPID = '-2972693872691548146'
+const LOGGED_OUT_MPID = '-6707351408850611756'
+
 test('the demo page: every button sends the records the panel shows, exactly', async ({ page, inbox }) => {
   const logs: string[] = []
   const demo = await startDemo({ ports: FREE, env: {}, log: (line: string) => logs.push(line) })
@@ -40,6 +45,8 @@ test('the demo page: every button sends the records the panel shows, exactly', a
     await page.setViewportSize({ width: 1280, height: 900 })
     await page.goto(demo.demo.url)
     await expect(page.locator('#mode')).toHaveText(`Token demo-token · API host: the local collector ${demo.collector.url}`)
+    // mParticle's first identity answer: the bridge's MPID waits in mixpanel-browser for identify().
+    await expect(page.locator('#mpid')).toHaveText(ANONYMOUS_MPID)
 
     let total = 0
     /** Clicks a button and returns the records it added, sorted by endpoint and title. */
@@ -67,22 +74,28 @@ test('the demo page: every button sends the records the panel shows, exactly', a
     const [screen] = await click('screen', 1)
     expect(screen).toMatchObject({ endpoint: 'track', title: 'Loaded a Screen', summary: { ...pageProps, tab: 'feed', name: 'Home' } })
 
-    const identify = await click('identify', 4)
+    const identify = await click('identify', 5)
     expect(identify.map((r) => [r.endpoint, r.title])).toEqual([
+      ['engage', '$set on profile'],
       ['engage', '$set on profile'],
       ['engage', '$set_once on profile'],
       ['engage', '$union on profile'],
       ['track', '$identify'],
     ])
     const person = { $token: 'demo-token', $distinct_id: 'user-42', $device_id: firstDevice, $user_id: 'user-42' }
-    expect(identify[0]!.body).toEqual({
-      ...person,
-      $set: { ...browserProps, $email: 'ada@example.com', $first_name: 'Ada', $last_name: 'Lovelace', $name: 'Ada Lovelace', plan: 'pro', id: 'user-42' },
-    })
-    expect(identify[1]!.body).toEqual({ ...person, $set_once: { $initial_referrer: '$direct', $initial_referring_domain: '$direct' } })
-    expect(identify[2]!.body).toEqual({ ...person, $union: { tags: ['beta'] } })
-    expect(identify[3]!.summary).toEqual({ $anon_distinct_id: `$device:${firstDevice}` })
-    expect(identify[3]!.body.properties.distinct_id).toBe('user-42')
+    // Separate requests: the two $set records may arrive in either order.
+    const sets = identify.slice(0, 2).map((r) => r.body).sort((a, b) => Object.keys(a.$set).length - Object.keys(b.$set).length)
+    expect(sets).toEqual([
+      { ...person, $set: { ...browserProps, $mparticle_user_id: ANONYMOUS_MPID } },
+      {
+        ...person,
+        $set: { ...browserProps, $email: 'ada@example.com', $first_name: 'Ada', $last_name: 'Lovelace', $name: 'Ada Lovelace', plan: 'pro', id: 'user-42' },
+      },
+    ])
+    expect(identify[2]!.body).toEqual({ ...person, $set_once: { $initial_referrer: '$direct', $initial_referring_domain: '$direct' } })
+    expect(identify[3]!.body).toEqual({ ...person, $union: { tags: ['beta'] } })
+    expect(identify[4]!.summary).toEqual({ $anon_distinct_id: `$device:${firstDevice}` })
+    expect(identify[4]!.body.properties.distinct_id).toBe('user-42')
 
     const [signedUp] = await click('track', 1)
     expect(signedUp).toMatchObject({ endpoint: 'track', title: 'Signed Up' })
@@ -97,7 +110,6 @@ test('the demo page: every button sends the records the panel shows, exactly', a
     expect(group.map((r) => [r.endpoint, r.title])).toEqual([['engage', '$set on profile'], ['groups', '$set on group company_id = acme']])
     expect(group[0]!.body).toEqual({ ...person, $set: { ...browserProps, company_id: ['acme'] } })
     expect(group[1]!.body).toEqual({ $token: 'demo-token', $group_key: 'company_id', $group_id: 'acme', $set: { company_id: 'acme', name: 'Acme Inc', plan: 'enterprise' } })
-    if (process.env.UPDATE_SCREENSHOT === '1') await page.screenshot({ path: `${ROOT}docs/demo.png` })
 
     // mixpanel-browser's alias() identifies as the alias once the alias event is sent.
     const alias = await click('alias', 2)
@@ -131,10 +143,105 @@ test('the demo page: every button sends the records the panel shows, exactly', a
     const shown = await panel(page)
     expect(shown.map(({ endpoint, body }) => ({ endpoint, body }))).toEqual(demo.collector.records.map(({ endpoint, body }) => ({ endpoint, body })))
     expect(demo.collector.records.every((r) => r.origin === new URL(url).origin)).toBe(true)
-    expect(shown.length).toBe(16)
+    expect(shown.length).toBe(17)
     // Nothing went to Mixpanel's own hosts, and nothing went wrong.
     expect(inbox.requests).toEqual([])
     expect(logs).toEqual([])
+  } finally {
+    await demo.close()
+  }
+})
+
+test('mParticle login and logout in the demo: the panel shows the profile $set of each new MPID, and nothing goes to mParticle', async ({ page, context, inbox }) => {
+  // mParticle's own hosts, watched here: the page must use the demo site's stand-in instead.
+  const toMParticle: string[] = []
+  await context.route(/^https?:\/\/([^/]*\.)?mparticle\.com([:/]|$)/, (route) => {
+    toMParticle.push(route.request().url())
+    return route.abort()
+  })
+  const identity: string[] = []
+  page.on('request', (request) => {
+    const path = new URL(request.url()).pathname
+    if (path.startsWith('/mparticle/identity/')) identity.push(`${request.method()} ${path}`)
+  })
+  const demo = await startDemo({ ports: FREE, env: {}, log: () => {} })
+  try {
+    await page.setViewportSize({ width: 1280, height: 1000 })
+    await page.goto(demo.demo.url)
+    await expect(page.locator('#mpid')).toHaveText(ANONYMOUS_MPID)
+    await expect(page.locator('#call-mparticle-login')).toHaveText(
+      "mParticle loginmParticle.Identity.login({ userIdentities: { customerid: 'user-42', email: 'ada@example.com' } })",
+    )
+    await expect(page.locator('#call-mparticle-logout')).toHaveText('mParticle logoutmParticle.Identity.logout({})')
+
+    const person = { $token: 'demo-token', $distinct_id: 'user-42', $user_id: 'user-42', $device_id: expect.any(String) }
+    const mpidSet = (mpid: string) => ({ ...person, $set: { $os: 'Linux', $browser: 'Chrome', $browser_version: expect.any(Number), $mparticle_user_id: mpid } })
+    /** The collector's /engage records that set $mparticle_user_id, in arrival order. */
+    const mpidRecords = () => demo.collector.records.filter((r) => r.endpoint === 'engage' && '$mparticle_user_id' in (r.body.$set ?? {})).map((r) => r.body)
+
+    await page.click('#call-identify')
+    await expect(page.locator('#records .record')).toHaveCount(5)
+    expect(mpidRecords()).toEqual([mpidSet(ANONYMOUS_MPID)])
+
+    for (const [button, mpid, count] of [['login', USER_42_MPID, 6], ['logout', LOGGED_OUT_MPID, 7]] as const) {
+      await page.click(`#call-mparticle-${button}`)
+      await expect(page.locator('#calls li').first()).toHaveText(
+        (button === 'login' ? "mParticle.Identity.login({ userIdentities: { customerid: 'user-42', email: 'ada@example.com' } })" : 'mParticle.Identity.logout({})') +
+          `mParticle MPID ${mpid}`,
+      )
+      await expect(page.locator('#records .record')).toHaveCount(count)
+      await expect(page.locator('#mpid')).toHaveText(mpid)
+      // The newest record on the panel: user-42's profile gets the new MPID.
+      const newest = (await panel(page)).at(-1)!
+      expect(newest).toEqual({ endpoint: 'engage', title: '$set on profile', summary: { $os: 'Linux', $browser: 'Chrome', $browser_version: expect.any(Number), $mparticle_user_id: mpid }, body: mpidSet(mpid) })
+      await expect(page.locator('#records .record').first().locator('.who')).toHaveText('user-42')
+      // docs/demo.png: the panel right after the mParticle login.
+      if (button === 'login' && process.env.UPDATE_SCREENSHOT === '1') await page.screenshot({ path: `${ROOT}docs/demo.png` })
+    }
+    expect(mpidRecords()).toEqual([mpidSet(ANONYMOUS_MPID), mpidSet(USER_42_MPID), mpidSet(LOGGED_OUT_MPID)])
+    expect([ANONYMOUS_MPID, USER_42_MPID, LOGGED_OUT_MPID]).toEqual([demoMpid('anonymous'), demoMpid('customerid:user-42'), demoMpid('logged-out')])
+
+    // The panel shows exactly what the collector decoded.
+    expect((await panel(page)).map(({ endpoint, body }) => ({ endpoint, body }))).toEqual(demo.collector.records.map(({ endpoint, body }) => ({ endpoint, body })))
+    expect(identity).toEqual(['POST /mparticle/identity/v1/identify', 'POST /mparticle/identity/v1/login', 'POST /mparticle/identity/v1/logout'])
+    expect(toMParticle).toEqual([])
+    expect(inbox.requests).toEqual([])
+  } finally {
+    await demo.close()
+  }
+})
+
+test('the demo’s mParticle identity stand-in answers as mParticle does, with an MPID per customer id', async () => {
+  const demo = await startDemo({ ports: FREE, env: {}, shim: false, log: () => {} })
+  try {
+    const call = async (path: string, body: unknown) => {
+      const res = await fetch(`${demo.demo.url}mparticle/${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      })
+      return [res.status, res.status === 200 ? await res.json() : await res.text()]
+    }
+    const user = (mpid: string, loggedIn: boolean) => [200, { context: null, mpid, is_logged_in: loggedIn, is_ephemeral: false, matched_identities: {} }]
+    const das = { device_application_stamp: 'd-1' }
+    expect(await call('identity/v1/identify', { known_identities: das })).toEqual(user(ANONYMOUS_MPID, false))
+    expect(await call('identity/v1/login', { previous_mpid: ANONYMOUS_MPID, known_identities: { ...das, customerid: 'user-42', email: 'ada@example.com' } })).toEqual(user(USER_42_MPID, true))
+    expect(await call('identity/v1/login', { known_identities: { customerid: 'user-7' } })).toEqual(user(demoMpid('customerid:user-7'), true))
+    expect(demoMpid('customerid:user-7')).not.toBe(USER_42_MPID)
+    expect(await call('identity/v1/logout', { previous_mpid: USER_42_MPID, known_identities: das })).toEqual(user(LOGGED_OUT_MPID, false))
+    // A reload after logout: identify without a customer id keeps the current anonymous user.
+    expect(await call('identity/v1/identify', { previous_mpid: LOGGED_OUT_MPID, known_identities: das })).toEqual(user(LOGGED_OUT_MPID, false))
+    expect(await call('identity/v1/identify', { previous_mpid: LOGGED_OUT_MPID, known_identities: { ...das, customerid: 'user-42' } })).toEqual(user(USER_42_MPID, true))
+    expect(await call(`identity/v1/${USER_42_MPID}/modify`, { identity_changes: [] })).toEqual(user(USER_42_MPID, false))
+    // Event batches are accepted and dropped; anything else is not there.
+    expect(await call('webevents/v3/JS/demo-mparticle-key/events', { events: [] })).toEqual([202, ''])
+    expect(await call('identity/v1/login', '{not json')).toEqual([400, '{"errors":[{"code":"bad_request","message":"the body is not a JSON object"}]}'])
+    expect(await call('identity/v1/login', '"a string"')).toEqual([400, '{"errors":[{"code":"bad_request","message":"the body is not a JSON object"}]}'])
+    expect((await fetch(`${demo.demo.url}mparticle/identity/v1/login`)).status).toBe(404)
+    const sdk = await fetch(`${demo.demo.url}mparticle/mparticle.js`)
+    expect([sdk.status, sdk.headers.get('content-type')]).toEqual([200, 'text/javascript; charset=utf-8'])
+    expect(sdk.headers.get('content-security-policy')).toMatch(/^default-src 'self'; script-src 'self';/)
+    expect(await sdk.text()).toContain('identity.mparticle.com/v1/')
   } finally {
     await demo.close()
   }
@@ -284,6 +391,7 @@ test('npm start prints the URLs and Ctrl-C stops everything', async () => {
     const collector = out.match(/Collector +(http:\/\/127\.0\.0\.1:\d+)/)![1]!
     const shim = out.match(/Audience shim +(http:\/\/127\.0\.0\.1:\d+)/)![1]!
     expect(await (await fetch(site)).text()).toContain('<script src="/dist/mixpanel-device-mode.iife.js"></script>')
+    expect(out).toContain(`mParticle        the Web SDK runs on the page; its identity service is played by the demo site (${site}mparticle/identity/v1/), nothing goes to mParticle`)
     // The printed curl example works as printed.
     const curl = out.match(/-d '(\{.*\})'/)![1]!
     const answer = await fetch(`${shim}/mparticle`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-shim-secret': 'demo-secret' }, body: curl })

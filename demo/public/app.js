@@ -7,7 +7,33 @@
     return document.getElementById(id)
   }
 
-  // The integration, as a site would set it up with the script tag.
+  // mParticle's Web SDK, as a site with both SDKs has it, but offline: every
+  // endpoint is a path of this demo site, whose server plays mParticle's
+  // identity service (the CSP allows no other host). No config request.
+  var mpSdk = config.mparticle && window.mParticle
+  if (mpSdk) {
+    var base = location.host + config.mparticle.base
+    mpSdk.init(config.mparticle.apiKey, {
+      isDevelopmentMode: true,
+      requestConfig: false,
+      // The demo site is plain http on 127.0.0.1; the SDK would use https:// otherwise.
+      forceHttps: false,
+      identityUrl: base + 'identity/v1/',
+      aliasUrl: base + 'webevents/v1/identity/',
+      v1SecureServiceUrl: base + 'webevents/v1/JS/',
+      v2SecureServiceUrl: base + 'webevents/v2/JS/',
+      v3SecureServiceUrl: base + 'webevents/v3/JS/',
+      configUrl: base + 'tags/JS/v2/',
+      userAudienceUrl: base + 'audience/v1/',
+      // Answers come after the integration below exists; the info line shows the MPID.
+      identityCallback: function () {
+        if (analytics) showState()
+      },
+    })
+  }
+
+  // The integration, as a site would set it up with the script tag. Its
+  // mParticle bridge (setting `mparticle`, on by default) finds window.mParticle.
   var settings = {
     token: config.token,
     groupIdentifierTraits: ['company_id'],
@@ -42,6 +68,26 @@
     { id: 'optIn', code: 'analytics.optIn()',
       run: function () { return analytics.optIn() } },
   ]
+  if (mpSdk) {
+    // mParticle identity calls: the bridge sets $mparticle_user_id to the new MPID.
+    var identityCall = function (method, request) {
+      return new Promise(function (resolve, reject) {
+        mParticle.Identity[method](request, function (result) {
+          var user = result.getUser()
+          if (result.httpCode !== 200) reject(new Error('mParticle answered ' + result.httpCode))
+          else resolve('mParticle MPID ' + (user ? user.getMPID() : '(none)'))
+        })
+      })
+    }
+    CALLS.push(
+      { id: 'mparticle-login', label: 'mParticle login', vendor: 'mparticle',
+        code: "mParticle.Identity.login({ userIdentities: { customerid: 'user-42', email: 'ada@example.com' } })",
+        run: function () { return identityCall('login', { userIdentities: { customerid: 'user-42', email: 'ada@example.com' } }) } },
+      { id: 'mparticle-logout', label: 'mParticle logout', vendor: 'mparticle',
+        code: 'mParticle.Identity.logout({})',
+        run: function () { return identityCall('logout', {}) } },
+    )
+  }
   if (config.shim) {
     // mParticle's side of the audience sync, played by the demo server: the
     // membership toggles, so each click changes it (an unchanged one sends nothing).
@@ -73,10 +119,10 @@
     var button = document.createElement('button')
     button.type = 'button'
     button.id = 'call-' + call.id
-    button.className = call.server ? 'call server' : 'call'
+    button.className = call.server ? 'call server' : call.vendor ? 'call ' + call.vendor : 'call'
     button.title = call.code
     var name = document.createElement('strong')
-    name.textContent = call.server ? 'audience shim' : call.id
+    name.textContent = call.server ? 'audience shim' : call.label || call.id
     var code = document.createElement('code')
     code.textContent = call.code
     button.append(name, code)
@@ -98,8 +144,8 @@
     var optedOut = !call.server && call.id !== 'optIn' && isOptedOut()
     Promise.resolve()
       .then(call.run)
-      .then(function () {
-        outcome.textContent = optedOut ? 'opted out: nothing leaves the page' : call.server ? 'sent to the shim' : 'handed to mixpanel-browser'
+      .then(function (said) {
+        outcome.textContent = optedOut ? 'opted out: nothing leaves the page' : call.server ? 'sent to the shim' : call.vendor ? said : 'handed to mixpanel-browser'
         if (optedOut) item.className = 'muted'
       }, function (error) {
         outcome.textContent = 'failed: ' + error.message
@@ -121,6 +167,17 @@
     var mp = analytics.mixpanel
     $('distinct-id').textContent = mp ? mp.get_distinct_id() : '(mixpanel-browser is not running)'
     $('opted').textContent = isOptedOut() ? 'opted out' : 'on'
+    $('mpid').textContent = currentMpid()
+  }
+
+  function currentMpid() {
+    if (!mpSdk) return '(mParticle is not on the page)'
+    try {
+      var user = mParticle.Identity.getCurrentUser()
+      return user ? user.getMPID() : '(waiting for mParticle identity)'
+    } catch (e) {
+      return '(waiting for mParticle identity)'
+    }
   }
 
   // Where the records go, and what the panel can show.
@@ -134,6 +191,7 @@
   var note = []
   if (config.mode !== 'collector') note.push('The page sends to ' + where + ', so its records are not shown here; the shim’s records still are.')
   if (!config.shim && config.shimUnavailable) note.push('Audience shim unavailable: ' + config.shimUnavailable + '.')
+  if (!mpSdk) note.push('mParticle unavailable: ' + (config.mparticleUnavailable || 'the mParticle Web SDK did not load') + '.')
   $('panel-note').textContent = note.join(' ')
 
   // The live panel: polls the collector for records after the last one shown.
