@@ -85,8 +85,10 @@ export default [
     external: (id) => id === 'mixpanel-browser' || id.startsWith('mixpanel-browser/'),
     plugins: [typescript({ tsconfig: './tsconfig.json', declaration: true, declarationDir: 'dist', outDir: 'dist' })],
     output: [
-      { file: 'dist/index.js', format: 'es' },
-      { file: 'dist/index.cjs', format: 'cjs', exports: 'named', paths: { [CORE_ESM]: CORE_CJS }, interop: 'auto' },
+      // Debug sentences and the mParticle bridge are chunks loaded only when used.
+      { dir: 'dist', format: 'es', entryFileNames: 'index.js', chunkFileNames: 'chunks/[name].js' },
+      // Node and CommonJS bundlers do not pay per byte: one file.
+      { dir: 'dist', format: 'cjs', entryFileNames: 'index.cjs', inlineDynamicImports: true, exports: 'named', paths: { [CORE_ESM]: CORE_CJS }, interop: 'auto' },
     ],
   },
   {
@@ -101,6 +103,7 @@ export default [
       file: 'dist/mixpanel-device-mode.iife.js',
       format: 'iife',
       name: 'MixpanelDeviceMode',
+      inlineDynamicImports: true,
       generatedCode: 'es2015',
       plugins: [terser(TERSER)],
     },

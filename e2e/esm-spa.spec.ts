@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import type { BrowserContext, Page } from '@playwright/test'
-import { expect, MixpanelInbox, omit, own, ownSet, test, type Site } from './fixtures'
+import { expect, MixpanelInbox, omit, own, ownSet, test, watch, type Site } from './fixtures'
 import { bundleSpa } from './spa/bundle'
 
 // The ESM build (dist/index.js) inside a bundled single-page app sends the
@@ -123,4 +123,48 @@ test('SPA route changes and back navigation each send a page view with the route
     { path: '/app/', referrer: '', search: '', title: 'Home', url: `${site.origin}/app/`, name: 'Home', app: 'spa' },
     { path: '/app/pricing', referrer: '', search: '?ref=ad', title: 'Pricing', url: `${site.origin}/app/pricing?ref=ad`, name: 'Pricing', app: 'spa' },
   ])
+})
+
+test("the ESM build's lazy chunks load only when used: debug sentences with debug on, the bridge once mParticle is there", async ({ page, site, inbox }) => {
+  const chunks: string[] = []
+  page.on('request', (request) => {
+    const name = new URL(request.url()).pathname.split('/').pop()!
+    if (name === 'messages.js' || name === 'bridge.js') chunks.push(name)
+  })
+  const seen = watch(page)
+  // A stand-in for the mParticle SDK with a current user, set after our module ran.
+  const mParticle = `{ ready: (f) => f(), Identity: { getCurrentUser: () => ({ getMPID: () => '8675309' }) } }`
+  const open = async (settings: Record<string, unknown>, later = ''): Promise<void> => {
+    const html = `<!doctype html><html><head><meta charset="utf-8"><title>Lazy</title></head><body>
+<script>window.SETTINGS = ${JSON.stringify({ token: 'lazy-token', mixpanelConfig: { batch_requests: false }, ...settings })}</script>
+<script type="module">
+  await import('${ASSETS}/lazy-main.js')
+  await analytics.identify('lazy-user')
+  await analytics.track('')
+  ${later}
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  await analytics.track('Done')
+</script></body></html>`
+    await page.goto(site.page(`/lazy/${chunks.length}-${Date.now()}.html`, html))
+  }
+
+  // Neither: no chunk is fetched, nothing is written to the console.
+  await open({})
+  await inbox.until((i) => i.events('Done').length === 1)
+  expect(chunks).toEqual([])
+  expect(seen.console).toEqual([])
+
+  // debug: the sentences arrive, a moment after the call.
+  await open({ debug: true })
+  await inbox.until((i) => i.events('Done').length === 2)
+  expect(chunks).toEqual(['messages.js'])
+  expect(seen.console.filter((line) => line.startsWith('log: [mixpanel-device-mode]'))).toContain(
+    'log: [mixpanel-device-mode] track call ignored: the event name must be a non-empty string',
+  )
+
+  // mParticle assigned after start: the bridge loads and sets the MPID on the profile.
+  await open({}, `window.mParticle = ${mParticle}`)
+  await inbox.until((i) => i.events('Done').length === 3 && i.engage().some((b) => b.$set?.$mparticle_user_id))
+  expect(chunks).toEqual(['messages.js', 'bridge.js'])
+  expect(inbox.engage().filter((b) => b.$set?.$mparticle_user_id).map((b) => [b.$distinct_id, b.$set.$mparticle_user_id])).toEqual([['lazy-user', '8675309']])
 })

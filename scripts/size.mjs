@@ -27,7 +27,9 @@ export const gzipSize = (code) => gzipSync(typeof code === 'string' ? Buffer.fro
 /**
  * What `import { createAnalytics } from 'mixpanel-device-mode'` adds to an
  * app's bundle besides mixpanel-browser: the ESM entry tree-shaken to that one
- * export, minified as a production bundler would.
+ * export, minified as a production bundler would. `entry` is what every page
+ * loads; `chunks` are the modules it imports only when used (the debug
+ * sentences with `debug: true`), by name.
  */
 export async function wrapperCode() {
   const entry = '\0size-entry'
@@ -40,21 +42,30 @@ export async function wrapperCode() {
     ],
     onwarn: () => {},
   })
-  const { output } = await bundle.generate({ format: 'es' })
+  const { output } = await bundle.generate({ format: 'es', chunkFileNames: '[name].js' })
   await bundle.close()
-  const { code } = await minify(output[0].code, { module: true, ecma: 2020, compress: { passes: 2 }, format: { comments: false } })
-  return code
+  const min = async (code) => (await minify(code, { module: true, ecma: 2020, compress: { passes: 2 }, format: { comments: false } })).code
+  const chunks = {}
+  let main
+  for (const chunk of output) {
+    if (chunk.type !== 'chunk') continue
+    if (chunk.isEntry) main = await min(chunk.code)
+    else chunks[chunk.name] = await min(chunk.code)
+  }
+  return { entry: main, chunks }
 }
 
 /** Every figure, in bytes (`raw` minified, `gzip` gzipped). */
 export async function measure() {
   const wrapper = await wrapperCode()
+  const size = (code) => ({ raw: Buffer.byteLength(code), gzip: gzipSize(code) })
   const file = async (name) => {
     const buffer = await readFile(at(FILES[name]))
     return { raw: buffer.length, gzip: gzipSize(buffer) }
   }
   return {
-    wrapper: { raw: Buffer.byteLength(wrapper), gzip: gzipSize(wrapper) },
+    wrapper: size(wrapper.entry),
+    lazy: Object.fromEntries(Object.entries(wrapper.chunks).map(([name, code]) => [name, size(code)])),
     iife: await file('iife'),
     official: await file('official'),
     snippet: await file('snippet'),
@@ -64,10 +75,14 @@ export async function measure() {
 /** The budgets, in gzipped bytes; the IIFE's also depends on mixpanel's own build. */
 export function budgets(sizes) {
   return {
-    // Issue #6 asked for 3 kB; measured, that needs dropping features (settings
-    // validation −0.5 kB, the mParticle bridge −0.4 kB, every message −0.7 kB
-    // still leaves ~4.3 kB). This budget holds the line against growth.
-    wrapper: 6 * KB,
+    // Issue #6 asked for 3 kB. Measured: with the debug sentences and the
+    // mParticle bridge moved to lazy chunks and the code rewritten for size,
+    // the entry is 4.8 kB; what is left is features (settings validation
+    // 0.4 kB, translation 1.4 kB, analytics.js argument rules 0.9 kB). This
+    // budget holds the line against growth.
+    wrapper: 5 * KB,
+    // Loaded only with `debug: true`, and only on pages with mParticle.
+    lazy: { messages: 1 * KB, bridge: 1 * KB },
     iife: Math.min(37 * KB, sizes.official.gzip + 3.5 * KB),
     snippet: 1 * KB,
   }
@@ -82,6 +97,8 @@ export function readmeBlock(sizes) {
     '| artifact | gzipped | budget |',
     '|---|---:|---:|',
     `| \`createAnalytics\` from the npm package (ESM, minified, mixpanel-browser not counted) | ${kb(sizes.wrapper.gzip)} | ${kb(limit.wrapper)} |`,
+    `| … its lazy chunk of debug sentences (loaded only with \`debug: true\`) | ${kb(sizes.lazy.messages.gzip)} | ${kb(limit.lazy.messages)} |`,
+    `| … its lazy chunk of the mParticle bridge (loaded only when mParticle is on the page) | ${kb(sizes.lazy.bridge.gzip)} | ${kb(limit.lazy.bridge)} |`,
     `| \`dist/mixpanel-device-mode.iife.js\` (script tag, mixpanel-browser included) | ${kb(sizes.iife.gzip)} | ${kb(limit.iife)} |`,
     `| mixpanel-browser's own \`mixpanel.min.js\`, for comparison | ${kb(sizes.official.gzip)} | |`,
     `| \`dist/snippet.min.js\` (optional inline loader) | ${kb(sizes.snippet.gzip)} | ${kb(limit.snippet)} |`,
@@ -107,8 +124,16 @@ async function main(argv) {
   const sizes = await measure()
   const limit = budgets(sizes)
   const failures = []
+  // Every chunk of the ESM build has a budget, and every budgeted chunk exists.
+  const chunks = Object.keys(sizes.lazy).sort().join(', ')
+  if (chunks !== Object.keys(limit.lazy).sort().join(', ')) {
+    console.error(`size: the ESM build's lazy chunks are [${chunks}], the budgets know [${Object.keys(limit.lazy).sort().join(', ')}]`)
+    process.exit(1)
+  }
   const rows = [
     ['createAnalytics (ESM, no mixpanel)', sizes.wrapper, limit.wrapper],
+    ['  lazy chunk: debug sentences', sizes.lazy.messages, limit.lazy.messages],
+    ['  lazy chunk: mParticle bridge', sizes.lazy.bridge, limit.lazy.bridge],
     ['mixpanel-device-mode.iife.js', sizes.iife, limit.iife],
     ['mixpanel.min.js (mixpanel-browser)', sizes.official, undefined],
     ['snippet.min.js', sizes.snippet, limit.snippet],

@@ -1,18 +1,26 @@
+import type { Note } from './notes'
+
 /** Logs under the `debug` setting; `warn` always reaches the console. */
 export interface Logger {
-  debug(message: string, ...details: unknown[]): void
+  /**
+   * Explains a note on the console when `debug` is on. The sentences live in a
+   * module loaded only then, so lines appear a moment later, in call order.
+   */
+  debug(note: Note, ...details: unknown[]): void
   warn(message: string, ...details: unknown[]): void
 }
 
 const PREFIX = '[mixpanel-device-mode]'
 
 export function createLogger(enabled: boolean): Logger {
+  const messages = enabled ? import('./messages') : undefined
   return {
-    debug(message, ...details) {
-      if (enabled && typeof console !== 'undefined') console.log(PREFIX, message, ...details)
+    debug(note, ...details) {
+      messages?.then(
+        (m) => console.log(PREFIX, m.explain(note), ...details),
+        () => console.log(PREFIX, note, ...details),
+      )
     },
-    warn(message, ...details) {
-      if (typeof console !== 'undefined') console.warn(PREFIX, message, ...details)
-    },
+    warn: (message, ...details) => console.warn(PREFIX, message, ...details),
   }
 }

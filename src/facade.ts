@@ -1,5 +1,6 @@
 import type { MixpanelLike } from './mixpanel/types'
 import { createRuntime, mixpanelOff, type Deps, type Runtime } from './runtime'
+import { CALL_FAILED, CALLBACK_THREW, SKIPPED } from './notes'
 import { normalizeSettings, type Settings } from './settings'
 import type { Message, PageContext, Properties } from './types'
 
@@ -39,63 +40,40 @@ export interface Analytics {
 const isObject = (value: unknown): value is Properties =>
   value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date)
 
+/** A non-empty string, or a finite number as a string, else null. */
 const asId = (value: unknown): string | null =>
-  typeof value === 'string' && value !== '' ? value : typeof value === 'number' && Number.isFinite(value) ? String(value) : null
+  (typeof value === 'string' && value) || (Number.isFinite(value) && String(value)) || null
 
-const asString = (value: unknown): string | null => (typeof value === 'string' ? value : null)
-
-/** Splits off a trailing callback, as analytics.js does. */
-function split(args: Arg[]): { args: Arg[]; callback: Callback | undefined } {
-  const list = args.slice()
-  while (list.length > 0 && list[list.length - 1] === undefined) list.pop()
-  const last = list[list.length - 1]
-  return typeof last === 'function' ? { args: list.slice(0, -1), callback: last as Callback } : { args: list, callback: undefined }
+// The positional arguments of each call before `options`. A text slot given
+// an object is left empty and the object tried on the next slot, as
+// analytics.js juggles `identify(traits)` or `page(name, properties)`.
+const SLOTS: Record<Message['type'], string[]> = {
+  page: ['category', 'name', 'properties'],
+  screen: ['name', 'properties'],
+  identify: ['userId', 'traits'],
+  track: ['event', 'properties'],
+  group: ['groupId', 'traits'],
+  alias: ['userId', 'previousId'],
 }
 
-function pageContext(): PageContext {
-  if (typeof location === 'undefined' || typeof document === 'undefined') return {}
-  return {
-    path: location.pathname,
-    referrer: document.referrer,
-    search: location.search,
-    title: document.title,
-    url: location.href.replace(/#.*$/, ''),
-  }
-}
-
-/** Builds the Segment-spec message of a call from its analytics.js arguments. */
+/** Builds the Segment-spec message of a call from its analytics.js arguments (callbacks already removed). */
 export function toMessage(type: Message['type'], raw: Arg[]): { message: Message; options: CallOptions | undefined } {
-  let [a, b, c, d] = raw
-  let message: Message
-  switch (type) {
-    case 'page': {
-      // analytics.js: page(props) / page(name, props) / page(category, name, props)
-      if (isObject(a)) { d = b; c = a; a = b = undefined }
-      if (isObject(b)) { d = c; c = b; b = a; a = undefined }
-      if (typeof a === 'string' && typeof b !== 'string') { b = a; a = undefined }
-      message = { type, category: asString(a), name: asString(b), properties: isObject(c) ? c : {} }
-      return { message, options: isObject(d) ? d : undefined }
-    }
-    case 'screen':
-      if (isObject(a)) { c = b; b = a; a = undefined }
-      message = { type, name: asString(a), properties: isObject(b) ? b : {} }
-      return { message, options: isObject(c) ? c : undefined }
-    case 'identify':
-      if (isObject(a)) { c = b; b = a; a = undefined }
-      message = { type, userId: asId(a), traits: isObject(b) ? b : {} }
-      return { message, options: isObject(c) ? c : undefined }
-    case 'group':
-      if (isObject(a)) { c = b; b = a; a = undefined }
-      message = { type, groupId: asId(a), traits: isObject(b) ? b : {} }
-      return { message, options: isObject(c) ? c : undefined }
-    case 'alias':
-      if (isObject(b)) { c = b; b = undefined }
-      message = { type, userId: asId(a), previousId: asId(b) }
-      return { message, options: isObject(c) ? c : undefined }
-    case 'track':
-      message = { type, event: typeof a === 'string' ? a : String(a ?? ''), properties: isObject(b) ? b : {} }
-      return { message, options: isObject(c) ? c : undefined }
+  const args = raw.slice()
+  const message: Record<string, unknown> = { type }
+  for (const slot of SLOTS[type]) {
+    const bag = slot === 'properties' || slot === 'traits'
+    if (bag || !isObject(args[0])) {
+      const value = args.shift()
+      message[slot] =
+        bag ? (isObject(value) ? value : {})
+        // Page and screen names are strings as given ('' included), ids and events also numbers.
+        : slot === 'name' || slot === 'category' ? (typeof value === 'string' ? value : null)
+        : asId(value)
+    } else message[slot] = null
   }
+  // page('Name') and page('Name', properties) name the page.
+  if (type === 'page' && message.name === null) (message.name = message.category), (message.category = null)
+  return { message: message as unknown as Message, options: isObject(args[0]) ? args[0] : undefined }
 }
 
 /**
@@ -108,62 +86,61 @@ export function toMessage(type: Message['type'], raw: Arg[]): { message: Message
  * analytics.track('Signed Up', { plan: 'pro' })
  */
 export function createAnalytics(settings: Settings, deps: Deps = {}): Analytics {
-  const runtime = createRuntime(normalizeSettings(settings), deps)
-  const analytics = facadeFor(runtime)
-  runtime.start()
-  return analytics
+  return facadeFor(createRuntime(normalizeSettings(settings), deps))
 }
 
-/** The analytics.js API over a runtime (shared with the snippet loader). */
+/** The analytics.js API over a runtime. */
 export function facadeFor(runtime: Runtime): Analytics {
   let traits: Properties = {}
+  const debug = runtime.log.debug
 
-  const finish = (work: Promise<void>, callback: Callback | undefined): Promise<void> =>
+  const finish = (work: Promise<void>, callback: unknown): Promise<void> =>
     work.then(() => {
-      if (callback) {
-        try {
-          callback()
-        } catch (error) {
-          runtime.log.debug('a callback threw', error)
-        }
+      try {
+        if (typeof callback === 'function') callback()
+      } catch (error) {
+        debug([CALLBACK_THREW], error)
       }
     })
 
   function call(type: Message['type'], args: Arg[]): Promise<void> {
-    const { args: rest, callback } = split(args)
+    // analytics.js: the function among the arguments is the callback.
+    const callback = args.filter((arg) => typeof arg === 'function').pop()
+    let work: Promise<void> | undefined
     try {
-      const { message, options } = toMessage(type, rest)
-      if (mixpanelOff(options?.integrations)) {
-        runtime.log.debug(`${type} call skipped: integrations.Mixpanel is false`)
-        return finish(Promise.resolve(), callback)
+      const { message, options } = toMessage(type, args.filter((arg) => typeof arg !== 'function'))
+      if (mixpanelOff(options?.integrations)) debug([SKIPPED, type])
+      else {
+        if (type === 'page' || type === 'screen') {
+          // Outside a browser (tests, server rendering) only the caller's page facts.
+          const page = typeof document == 'object' && {
+            path: location.pathname,
+            referrer: document.referrer,
+            search: location.search,
+            title: document.title,
+            url: location.href.replace(/#.*$/, ''),
+          }
+          message.context = { page: { ...page, ...options?.context?.page } }
+        }
+        if (type === 'identify') {
+          // analytics.js keeps traits per user: a different userId starts afresh.
+          const changed = message.userId && message.userId !== runtime.state.userId
+          traits = { ...(changed ? {} : traits), ...message.traits }
+        }
+        work = runtime.send(message)
       }
-      if (type === 'page' || type === 'screen') {
-        message.context = { page: { ...pageContext(), ...(options?.context?.page ?? {}) } }
-      }
-      if (type === 'identify') {
-        // analytics.js keeps traits per user: a different userId starts afresh.
-        const changed = message.userId != null && message.userId !== runtime.state.userId
-        traits = { ...(changed ? {} : traits), ...message.traits }
-      }
-      return finish(runtime.send(message), callback)
     } catch (error) {
-      runtime.log.debug(`${type} call failed`, error)
-      return finish(Promise.resolve(), callback)
+      debug([CALL_FAILED, type], error)
     }
+    return finish(work ?? Promise.resolve(), callback)
   }
 
-  return {
-    page: (...args) => call('page', args),
-    screen: (...args) => call('screen', args),
-    identify: (...args) => call('identify', args),
-    track: (...args) => call('track', args),
-    group: (...args) => call('group', args),
-    alias: (...args) => call('alias', args),
+  const analytics = {
     reset: () => {
       traits = {}
       return runtime.perform('reset', [{ op: 'reset' }])
     },
-    ready: (callback) => finish(runtime.ready(), callback),
+    ready: (callback?: Callback) => finish(Promise.resolve(), callback),
     optIn: () => runtime.use('optIn', (mp) => mp.opt_in_tracking()),
     optOut: () => runtime.use('optOut', (mp) => mp.opt_out_tracking()),
     user: () => ({
@@ -179,5 +156,9 @@ export function facadeFor(runtime: Runtime): Analytics {
     get mixpanel() {
       return runtime.mixpanel
     },
+  } as Analytics
+  for (const type of Object.keys(SLOTS) as Message['type'][]) {
+    ;(analytics as any)[type] = (...args: Arg[]) => call(type, args)
   }
+  return analytics
 }

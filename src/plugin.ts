@@ -1,4 +1,5 @@
 import { createRuntime, mixpanelOff, type Deps, type Runtime } from './runtime'
+import { LISTEN_FAILED } from './notes'
 import { normalizeSettings, type Settings } from './settings'
 import type { Message } from './types'
 import { version } from './version'
@@ -87,9 +88,7 @@ export function mixpanelDestination(settings: Settings, deps: Deps = {}): Mixpan
     isLoaded: () => loaded,
     async load(_ctx, analytics) {
       if (runtime) return
-      runtime = createRuntime(normalized, deps)
-      runtime.start()
-      const current = runtime
+      const current = (runtime = createRuntime(normalized, deps))
       const onReset = (): void => void current.perform('reset', [{ op: 'reset' }])
       try {
         if (typeof analytics?.on === 'function') {
@@ -102,7 +101,7 @@ export function mixpanelDestination(settings: Settings, deps: Deps = {}): Mixpan
           }
         }
       } catch (error) {
-        current.log.debug('could not listen to analytics.reset() and analytics.alias()', error)
+        current.log.debug([LISTEN_FAILED], error)
       }
       for (const message of early.splice(0)) await current.send(message)
       loaded = true

@@ -1,16 +1,19 @@
 import { createLogger, type Logger } from './debug'
 import { apply } from './mixpanel/apply'
 import { startMixpanel } from './mixpanel/load'
-import { startBridge, type Bridge } from './mparticle/bridge'
 import type { MixpanelLike } from './mixpanel/types'
+import type { Bridge } from './mparticle/bridge'
+import { whenMParticle } from './mparticle/watch'
+import { BRIDGE_FAILED, CALL_FAILED, MIXPANEL_FAILED, NOT_RUNNING, REIDENTIFY_FAILED } from './notes'
 import type { NormalizedSettings } from './settings'
 import { translate } from './translate/index'
+import { text } from './translate/values'
 import type { Message, Operation, State } from './types'
 
 /** Whether an `integrations` object (analytics.js options, Segment events) turns Mixpanel off for a call. */
 export function mixpanelOff(integrations: unknown): boolean {
-  const flags = integrations as Record<string, unknown> | null | undefined
-  return typeof flags === 'object' && flags !== null && (flags.Mixpanel === false || (flags.All === false && flags.Mixpanel !== true))
+  const flags = Object(integrations) as Record<string, unknown>
+  return flags.Mixpanel === false || (flags.All === false && flags.Mixpanel !== true)
 }
 
 /** Optional collaborators the page already has. */
@@ -23,118 +26,95 @@ export interface Deps {
 
 /**
  * The running integration behind both the facade and the Analytics Next
- * plugin: it owns the mixpanel-browser instance, queues work until it is
- * ready, and never lets an error reach the caller.
+ * plugin: it owns the mixpanel-browser instance (started at creation) and
+ * never lets an error reach the caller. Every method resolves at once.
  */
 export interface Runtime {
   readonly settings: NormalizedSettings
   readonly log: Logger
-  /** The mixpanel-browser instance once started (undefined before, or if it could not start). */
+  /** The mixpanel-browser instance (undefined when it could not start). */
   readonly mixpanel: MixpanelLike | undefined
   readonly state: State
-  /** Starts mixpanel-browser (once) and replays what was queued. */
-  start(): void
-  /** Resolves once started, whether or not mixpanel-browser could start. */
-  ready(): Promise<void>
-  /** Translates and applies a message once ready. */
+  /** Translates and applies a message. */
   send(message: Message): Promise<void>
-  /** Applies operations once ready. */
+  /** Applies operations. */
   perform(label: string, ops: Operation[]): Promise<void>
-  /** Runs a task with the instance once ready (skipped when it could not start). */
+  /** Runs a task with the instance (skipped when it could not start). */
   use(label: string, task: (mixpanel: MixpanelLike) => void): Promise<void>
 }
 
+/** Starts mixpanel-browser with the settings (and the mParticle bridge when mParticle shows up). */
 export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Runtime {
   const log = createLogger(settings.debug)
   let mixpanel: MixpanelLike | undefined
-  let started = false
   let bridge: Bridge | undefined
   let wasReset = false
-  let queue: Array<() => void> = []
-  let markReady: () => void = () => {}
-  const readyPromise = new Promise<void>((resolve) => (markReady = resolve))
 
   // Read lazily: mixpanel-browser re-reads its cookie on every get_property.
   const state: State = {
     get userId() {
-      const id = mixpanel?.get_property('$user_id')
-      return typeof id === 'string' && id !== '' ? id : null
+      return text(mixpanel?.get_property('$user_id'))
     },
     get distinctId() {
-      const id = mixpanel?.get_distinct_id()
-      return typeof id === 'string' && id !== '' ? id : null
+      return text(mixpanel?.get_distinct_id())
     },
     superProperty: (name) => mixpanel?.get_property(name),
   }
 
   function use(label: string, task: (mp: MixpanelLike) => void): Promise<void> {
-    const run = (): void => {
-      if (mixpanel === undefined) {
-        log.debug(`${label} dropped: mixpanel-browser is not running`)
-        return
-      }
+    if (!mixpanel) log.debug([NOT_RUNNING, label])
+    else {
       try {
         task(mixpanel)
       } catch (error) {
-        log.debug(`${label} failed`, error)
+        log.debug([CALL_FAILED, label], error)
       }
     }
-    if (started) {
-      run()
-      return Promise.resolve()
-    }
-    return new Promise((resolve) => queue.push(() => (run(), resolve())))
+    return Promise.resolve()
   }
 
-  function applyAll(label: string, mp: MixpanelLike, ops: Operation[]): void {
-    for (const error of apply(mp, ops)) log.debug(`${label}: a mixpanel-browser call failed`, error)
+  const applyAll = (label: string, mp: MixpanelLike, ops: Operation[]): void => {
+    for (const error of apply(mp, ops)) log.debug([MIXPANEL_FAILED, label], error)
   }
 
-  function perform(label: string, ops: Operation[]): Promise<void> {
-    return use(label, (mp) => {
+  const perform = (label: string, ops: Operation[]): Promise<void> =>
+    use(label, (mp) => {
       applyAll(label, mp, ops)
       if (ops.some((o) => o.op === 'reset')) wasReset = true
     })
-  }
 
-  function send(message: Message): Promise<void> {
-    return use(message.type, (mp) => {
+  const send = (message: Message): Promise<void> =>
+    use(message.type, (mp) => {
       const { ops, notes } = translate(message, { settings, state, now: new Date() })
       for (const note of notes) log.debug(note)
       // A profile that is not the one the MPID went to (another user, or any
       // user after reset, which drops mixpanel-browser's queue) gets it again.
-      const switching = bridge !== undefined && ops.some((o) => o.op === 'identify') && (wasReset || state.userId !== null)
+      const switching = ops.some((o) => o.op === 'identify') && (wasReset || state.userId !== null)
       applyAll(message.type, mp, ops)
-      if (switching) {
+      if (switching && bridge) {
         wasReset = false
-        bridge?.resend()
+        bridge.resend()
       }
     })
-  }
 
-  function start(): void {
-    if (started) return
-    try {
-      mixpanel = startMixpanel(settings, deps.mixpanel)
-    } catch (error) {
-      log.warn('mixpanel-browser could not start; calls are dropped', error)
-    }
-    try {
-      // mixpanel-browser sends queued People updates only after identify() ran on
-      // this page, so a known user is re-identified (no new $identify: same id).
-      const known = state.userId
-      if (known !== null) mixpanel?.identify(known)
-    } catch (error) {
-      log.debug('re-identifying the known user failed', error)
-    }
-    started = true
-    const pending = queue
-    queue = []
-    for (const task of pending) task()
-    markReady()
-    if (settings.mparticle) bridge = startBridge({ settings, log, perform }, deps.mParticle)
+  try {
+    mixpanel = startMixpanel(settings, deps.mixpanel)
+    // mixpanel-browser sends queued People updates only after identify() ran on
+    // this page, so a known user is re-identified (no new $identify: same id).
+    const known = state.userId
+    if (known) mixpanel.identify(known)
+  } catch (error) {
+    if (mixpanel) log.debug([REIDENTIFY_FAILED], error)
+    else log.warn('mixpanel-browser could not start; calls are dropped', error)
   }
-
+  // `people: false` means no profile writes at all, the MPID's included. The
+  // bridge's code loads only on pages where mParticle shows up.
+  if (settings.mparticle && settings.people) {
+    const failed = (error: unknown): void => log.debug([BRIDGE_FAILED], error)
+    whenMParticle(deps.mParticle, () =>
+      import('./mparticle/bridge').then((m) => (bridge = m.startBridge({ perform, failed }, deps.mParticle)), failed),
+    )
+  }
   return {
     settings,
     log,
@@ -142,8 +122,6 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
       return mixpanel
     },
     state,
-    start,
-    ready: () => readyPromise,
     send,
     perform,
     use,

@@ -96,33 +96,34 @@ export interface NormalizedSettings {
   mixpanelConfig: Record<string, unknown>
 }
 
-// Each setting's kind ('b' boolean, 's' string, 'l' list of strings, 'o'
-// object, or the allowed values) and default, as compact as the script tag wants.
-type Kind = 'b' | 's' | 'l' | 'o' | readonly string[]
-// No prototype: `constructor` or `toString` must not pass for a setting name.
-const SCHEMA: Record<string, [Kind, unknown]> = Object.assign(Object.create(null), {
-  token: ['s', undefined],
-  apiHost: ['s', undefined],
-  mixpanelConfig: ['o', undefined],
-})
+// Each setting's kind (what it must be, as the error says it, or its allowed
+// values) and default. No prototype: `constructor` must not pass for a setting.
+const BOOLEAN = 'a boolean'
+const STRING = 'a string'
+const LIST = 'an array of strings'
+const OBJECT = 'an object'
+const IGNORED = ''
+type Kind = string | readonly string[]
+const SCHEMA: Record<string, [Kind, unknown]> = Object.create(null)
 const add = (kind: Kind, value: unknown, names: string): void => {
   for (const name of names.split(' ')) SCHEMA[name] = [kind, value]
 }
-add('b', true, 'people setAllTraitsByDefault consolidatedPageCalls crossSubdomainCookie mparticle')
-add('b', false, 'legacySuperProperties trackAllPages trackCategorizedPages trackNamedPages secureCookie enableEuropeanUnionEndpoint optOutByDefault debug')
-add('l', [], 'superProperties peopleProperties eventIncrements propIncrements groupIdentifierTraits groupTraitsToSetOnce')
-add('s', '', 'sourceName cookieName')
-SCHEMA.persistence = [['cookie', 'localStorage', 'none'], 'cookie']
-SCHEMA.dataResidency = [['us', 'eu', 'in'], 'us']
-
+add(STRING, undefined, 'token apiHost')
+add(OBJECT, undefined, 'mixpanelConfig')
+add(BOOLEAN, true, 'people setAllTraitsByDefault consolidatedPageCalls crossSubdomainCookie mparticle')
+add(BOOLEAN, false, 'legacySuperProperties trackAllPages trackCategorizedPages trackNamedPages secureCookie enableEuropeanUnionEndpoint optOutByDefault debug')
+add(LIST, [], 'superProperties peopleProperties eventIncrements propIncrements groupIdentifierTraits groupTraitsToSetOnce')
+add(STRING, '', 'sourceName cookieName')
+add(['cookie', 'localStorage', 'none'], 'cookie', 'persistence')
+add(['us', 'eu', 'in'], 'us', 'dataResidency')
 // Keys Segment's settings objects carry that mean nothing in device mode.
-const IGNORED = ['apiSecret', 'nameTag', 'pageview']
+add(IGNORED, undefined, 'apiSecret nameTag pageview')
 
 /** The error thrown by `createAnalytics()` for a bad settings object. */
 export class SettingsError extends Error {
+  override name = 'SettingsError'
   constructor(message: string) {
     super(`mixpanel-device-mode: ${message}`)
-    this.name = 'SettingsError'
   }
 }
 
@@ -146,31 +147,23 @@ const isObject = (value: unknown): boolean => typeof value === 'object' && value
 export function normalizeSettings(input: Settings): NormalizedSettings {
   if (!isObject(input)) fail(`settings must be an object with at least \`token\`, got ${describe(input)}`)
   const raw = input as unknown as Record<string, unknown>
-  for (const key in raw) if (!SCHEMA[key] && !IGNORED.includes(key)) fail(`unknown setting \`${key}\``)
+  for (const key in raw) if (!SCHEMA[key]) fail(`unknown setting \`${key}\``)
   const out: Record<string, any> = {}
   for (const name in SCHEMA) {
     const [kind, fallback] = SCHEMA[name]!
     const value = raw[name]
+    if (kind === IGNORED) continue
     if (value === undefined) {
-      out[name] = Array.isArray(fallback) ? [] : fallback
+      out[name] = kind === LIST ? [] : fallback
       continue
     }
     const ok =
-      kind === 'b' ? typeof value === 'boolean'
-      : kind === 's' ? typeof value === 'string'
-      : kind === 'l' ? Array.isArray(value) && value.every((v) => typeof v === 'string')
-      : kind === 'o' ? isObject(value)
-      : kind.includes(value as string)
-    if (!ok) {
-      const expected =
-        kind === 'b' ? 'a boolean'
-        : kind === 's' ? 'a string'
-        : kind === 'l' ? 'an array of strings'
-        : kind === 'o' ? 'an object'
-        : `one of '${kind.join("', '")}'`
-      fail(`setting \`${name}\` must be ${expected}, got ${describe(value)}`)
-    }
-    out[name] = Array.isArray(value) ? [...value] : value
+      kind === LIST ? Array.isArray(value) && value.every((v) => typeof v === 'string')
+      : kind === OBJECT ? isObject(value)
+      : typeof kind === 'object' ? kind.includes(value as string)
+      : typeof value === kind.slice(2)
+    if (!ok) fail(`setting \`${name}\` must be ${typeof kind === 'object' ? `one of '${kind.join("', '")}'` : kind}, got ${describe(value)}`)
+    out[name] = kind === LIST ? [...(value as string[])] : value
   }
   if (!out.token?.trim()) fail('setting `token` is required: the Mixpanel project token')
   if (out.apiHost !== undefined && !/^https?:\/\/[^/]/.test(out.apiHost)) {

@@ -1,3 +1,5 @@
+import type { Note } from './notes'
+
 /** A plain JSON-like object: properties, traits, People updates. */
 export type Properties = Record<string, unknown>
 
@@ -15,7 +17,7 @@ export interface Message {
   type: 'page' | 'screen' | 'identify' | 'track' | 'group' | 'alias'
   userId?: string | null
   anonymousId?: string | null
-  event?: string
+  event?: string | null
   name?: string | null
   category?: string | null
   properties?: Properties
@@ -60,8 +62,8 @@ export interface Context<S> {
   now: Date
 }
 
-/** The operations for one message, plus debug explanations (renames, drops). */
+/** The operations for one message, plus notes for debug (renames, drops; see `explain`). */
 export interface Translation {
   ops: Operation[]
-  notes: string[]
+  notes: Note[]
 }

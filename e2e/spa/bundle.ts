@@ -21,7 +21,8 @@ function stripTypes(): Plugin {
 /**
  * Bundles the SPA the way an application would: `main.ts` imports the built
  * ESM package (`dist/index.js`), which imports mixpanel-browser's core; the
- * result is ES modules in `dir` (main.js and iife-main.js plus shared chunks).
+ * result is ES modules in `dir` (main.js, iife-main.js and lazy-main.js, plus
+ * shared chunks and the package's lazy chunks, messages.js and bridge.js).
  */
 export async function bundleSpa(dir: string): Promise<void> {
   const here = new URL('.', import.meta.url)
@@ -29,6 +30,7 @@ export async function bundleSpa(dir: string): Promise<void> {
     input: {
       main: new URL('main.ts', here).pathname,
       'iife-main': new URL('iife-main.ts', here).pathname,
+      'lazy-main': new URL('lazy-main.ts', here).pathname,
     },
     plugins: [nodeResolve({ browser: true, extensions: ['.mjs', '.js', '.json', '.ts'] }), commonjs(), stripTypes()],
     onwarn(warning, warn) {

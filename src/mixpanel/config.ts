@@ -1,21 +1,15 @@
 import type { NormalizedSettings } from '../settings'
 import type { Properties } from '../types'
 
-const HOSTS = {
-  us: 'https://api-js.mixpanel.com',
-  eu: 'https://api-eu.mixpanel.com',
-  in: 'https://api-in.mixpanel.com',
-} as const
-
-/** The API host requests go to: `apiHost`, else the residency's host. */
-export function apiHostFor(settings: Pick<NormalizedSettings, 'apiHost' | 'dataResidency'>): string {
-  return settings.apiHost ?? HOSTS[settings.dataResidency]
-}
+/** The API host requests go to: `apiHost`, else the residency's host (`api-js`, `api-eu`, `api-in`). */
+export const apiHostFor = ({ apiHost, dataResidency: r }: Pick<NormalizedSettings, 'apiHost' | 'dataResidency'>): string =>
+  apiHost ?? `https://api-${r === 'us' ? 'js' : r}.mixpanel.com`
 
 /** mixpanel-browser `init` options for the settings. Pure. */
 export function mixpanelConfig(settings: NormalizedSettings): Properties {
   const none = settings.persistence === 'none'
-  const config: Properties = {
+  const optOut = settings.optOutByDefault
+  return {
     api_host: apiHostFor(settings),
     // JSON bodies for every host: proxies get readable payloads and emoji are not
     // mangled by mixpanel-browser's base64 encoder.
@@ -28,12 +22,9 @@ export function mixpanelConfig(settings: NormalizedSettings): Properties {
     batch_requests: !none,
     track_pageview: false,
     debug: settings.debug,
-  }
-  if (settings.cookieName !== '') config.cookie_name = settings.cookieName
-  if (settings.optOutByDefault) {
+    ...(settings.cookieName && { cookie_name: settings.cookieName }),
     // Without the second flag mixpanel-browser still writes its cookie.
-    config.opt_out_tracking_by_default = true
-    config.opt_out_persistence_by_default = true
+    ...(optOut && { opt_out_tracking_by_default: true, opt_out_persistence_by_default: true }),
+    ...settings.mixpanelConfig,
   }
-  return Object.assign(config, settings.mixpanelConfig)
 }

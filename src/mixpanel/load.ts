@@ -12,14 +12,15 @@ let instances = 0
  * Throws when mixpanel-browser cannot start.
  */
 export function startMixpanel(settings: NormalizedSettings, given: MixpanelLike | undefined): MixpanelLike {
-  if (given !== undefined) {
-    if (given.__loaded !== true) given.init(settings.token, mixpanelConfig(settings))
-    if (given.__loaded !== true) throw new Error('the mixpanel-browser instance given in `deps.mixpanel` did not initialise')
-    return given
+  const config = mixpanelConfig(settings)
+  let instance = given
+  if (!given) {
+    instances += 1
+    const name = instances > 1 ? `mixpanel_device_mode_${instances}` : 'mixpanel_device_mode'
+    instance = (bundled as unknown as MixpanelLike).init(settings.token, config, name) || undefined
+  } else if (!given.__loaded) {
+    given.init(settings.token, config)
   }
-  instances += 1
-  const name = instances === 1 ? 'mixpanel_device_mode' : `mixpanel_device_mode_${instances}`
-  const instance = (bundled as unknown as MixpanelLike).init(settings.token, mixpanelConfig(settings), name)
-  if (!instance || instance.__loaded !== true) throw new Error('mixpanel-browser did not initialise')
+  if (!instance?.__loaded) throw new Error(`mixpanel-browser${given ? ' given in `deps.mixpanel`' : ''} did not initialise`)
   return instance
 }

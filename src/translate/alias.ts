@@ -1,17 +1,12 @@
+import { ALIAS_NO_USER, ALIAS_SAME } from '../notes'
 import type { Context, Message, Translation } from '../types'
+import { dropped, text } from './values'
 
 /** alias → `mixpanel.alias`, except an alias of the current distinct id to itself. */
 export function translateAlias(message: Message, { state }: Context<unknown>): Translation {
-  const alias = message.userId
-  if (typeof alias !== 'string' || alias === '') {
-    return { ops: [], notes: ['alias call ignored: it has no userId'] }
-  }
-  if (alias === state.distinctId) {
-    return { ops: [], notes: [`alias call ignored: "${alias}" already is the current distinct id`] }
-  }
-  const original = message.previousId
-  return {
-    ops: [typeof original === 'string' && original !== '' ? { op: 'alias', alias, original } : { op: 'alias', alias }],
-    notes: [],
-  }
+  const alias = text(message.userId)
+  const original = text(message.previousId)
+  if (!alias) return dropped(ALIAS_NO_USER)
+  if (alias === state.distinctId) return dropped(ALIAS_SAME, alias)
+  return { ops: [original ? { op: 'alias', alias, original } : { op: 'alias', alias }], notes: [] }
 }

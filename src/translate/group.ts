@@ -1,6 +1,7 @@
 import type { NormalizedSettings } from '../settings'
+import { GROUP_NO_KEY, GROUP_NO_SETTING, GROUP_NO_USER } from '../notes'
 import type { Context, Message, Operation, Properties, Translation } from '../types'
-import { isEmpty, isoDates } from './values'
+import { dropped, isEmpty, isoDates, push } from './values'
 
 type GroupSettings = Pick<NormalizedSettings, 'groupIdentifierTraits' | 'groupTraitsToSetOnce'>
 
@@ -10,35 +11,22 @@ type GroupSettings = Pick<NormalizedSettings, 'groupIdentifierTraits' | 'groupTr
  * `$set` for the others, so group traits can be updated later.
  */
 export function translateGroup(message: Message, { settings, state }: Context<GroupSettings>): Translation {
-  if (state.userId === null) {
-    return { ops: [], notes: ['group call ignored: no user is identified yet (call identify with a userId first)'] }
-  }
-  const traits: Properties = isoDates({ ...(message.traits ?? {}) })
-  const keys = settings.groupIdentifierTraits.filter((key) => !isEmpty(traits[key]))
-  if (keys.length === 0) {
-    const configured = settings.groupIdentifierTraits.map((k) => `\`${k}\``).join(', ')
-    return {
-      ops: [],
-      notes: [
-        configured === ''
-          ? 'group call ignored: the setting `groupIdentifierTraits` is empty'
-          : `group call ignored: its traits have none of the group keys ${configured}`,
-      ],
-    }
-  }
-  const once = new Set(settings.groupTraitsToSetOnce)
+  const configured = settings.groupIdentifierTraits
+  if (state.userId === null) return dropped(GROUP_NO_USER)
+  const traits: Properties = isoDates({ ...message.traits })
+  const keys = configured.filter((key) => !isEmpty(traits[key]))
+  if (!keys[0]) return configured[0] ? dropped(GROUP_NO_KEY, configured) : dropped(GROUP_NO_SETTING)
   const setOnce: Properties = {}
   const set: Properties = {}
-  for (const key of Object.keys(traits)) {
-    if (traits[key] === undefined) continue
-    ;(once.has(key) ? setOnce : set)[key] = traits[key]
+  for (const key in traits) {
+    if (traits[key] !== undefined) (settings.groupTraitsToSetOnce.includes(key) ? setOnce : set)[key] = traits[key]
   }
   const ops: Operation[] = []
   for (const key of keys) {
     const id = String(traits[key])
     ops.push({ op: 'set_group', key, id })
-    if (Object.keys(setOnce).length > 0) ops.push({ op: 'group.set_once', key, id, props: setOnce })
-    if (Object.keys(set).length > 0) ops.push({ op: 'group.set', key, id, props: set })
+    push(ops, 'group.set_once', setOnce, { key, id })
+    push(ops, 'group.set', set, { key, id })
   }
   return { ops, notes: [] }
 }

@@ -1,7 +1,8 @@
 import type { NormalizedSettings } from '../settings'
+import { IDENTIFY_NO_USER, NO_PEOPLE, type Note } from '../notes'
 import type { Context, Message, Operation, Properties, Translation } from '../types'
 import { isSpecialName, mixpanelTraits, specialName } from './traits'
-import { isoDates, unionArrays } from './values'
+import { filled, isoDates, push, text, unionArrays } from './values'
 
 type IdentifySettings = Pick<
   NormalizedSettings,
@@ -14,35 +15,32 @@ type IdentifySettings = Pick<
  */
 export function translateIdentify(message: Message, { settings, state }: Context<IdentifySettings>): Translation {
   const ops: Operation[] = []
-  const notes: string[] = []
-  const userId = typeof message.userId === 'string' && message.userId !== '' ? message.userId : null
-  const traits: Properties = isoDates({ ...(message.traits ?? {}) })
-  if (userId !== null) traits.id = userId
+  const notes: Note[] = []
+  const userId = text(message.userId)
+  const traits: Properties = isoDates({ ...message.traits })
+  if (userId) traits.id = userId
   const mp = mixpanelTraits(traits, userId)
+  const all = settings.setAllTraitsByDefault
 
   // The load-time re-identify already ran for this id on this page (SPEC §4.8).
-  if (userId !== null && userId !== state.distinctId) ops.push({ op: 'identify', id: userId })
+  if (userId && userId !== state.distinctId) ops.push({ op: 'identify', id: userId })
 
-  const superSource = settings.legacySuperProperties ? mp : traits
-  const supers = settings.setAllTraitsByDefault ? { ...superSource } : pick(superSource, listed(settings.superProperties))
-  for (const key of Object.keys(supers)) {
+  const supers = pick(settings.legacySuperProperties ? mp : traits, all || listed(settings.superProperties))
+  for (const key in supers) {
     const value = supers[key]
     // An empty array clears, as it does on the profile.
-    if (Array.isArray(value) && value.length > 0) supers[key] = unionArrays(state.superProperty(key), value)
+    if (Array.isArray(value) && value.length) supers[key] = unionArrays(state.superProperty(key), value)
   }
-  const nameTag = [mp.$email, mp.$username, userId].find((v): v is string => typeof v === 'string' && v !== '')
-  if (nameTag !== undefined) supers.mp_name_tag = nameTag
-  if (Object.keys(supers).length > 0) ops.push({ op: 'register', props: supers })
+  const nameTag = [mp.$email, mp.$username, userId].find((v) => typeof v === 'string' && v)
+  if (nameTag) supers.mp_name_tag = nameTag
+  push(ops, 'register', supers)
 
   if (settings.people) {
     const allowed = listed(settings.peopleProperties)
-    const people = settings.setAllTraitsByDefault ? mp : pick(mp, (key) => isSpecialName(key) || allowed(key))
-    ops.push(...peopleWrites(people))
-  } else if (Object.keys(mp).length > 0) {
-    notes.push('identify: traits not set on the People profile because `people` is false')
-  }
-  if (userId === null && settings.people) {
-    notes.push('identify without userId: People updates wait in mixpanel-browser until the user is identified')
+    ops.push(...peopleWrites(pick(mp, all || ((key) => isSpecialName(key) || allowed(key)))))
+    if (!userId) notes.push([IDENTIFY_NO_USER])
+  } else if (filled(mp)) {
+    notes.push([NO_PEOPLE])
   }
   return { ops, notes }
 }
@@ -50,31 +48,26 @@ export function translateIdentify(message: Message, { settings, state }: Context
 /** Non-empty arrays go to `people.union`, everything else (also `[]`, which clears) to `people.set`. */
 export function peopleWrites(props: Properties): Operation[] {
   const set: Properties = {}
-  const union: Record<string, unknown[]> = {}
-  for (const key of Object.keys(props)) {
+  const union: Properties = {}
+  for (const key in props) {
     const value = props[key]
-    if (value === undefined) continue
-    if (Array.isArray(value) && value.length > 0) union[key] = value
-    else set[key] = value
+    if (value !== undefined) (Array.isArray(value) && value.length ? union : set)[key] = value
   }
   const ops: Operation[] = []
-  if (Object.keys(set).length > 0) ops.push({ op: 'people.set', props: set })
-  if (Object.keys(union).length > 0) ops.push({ op: 'people.union', props: union })
+  push(ops, 'people.set', set)
+  push(ops, 'people.union', union)
   return ops
 }
 
 /** A matcher for an allow-list: a trait is listed under its own name or its `$` name. */
 function listed(list: readonly string[]): (key: string) => boolean {
-  const names = new Set(list)
-  for (const item of list) {
-    const special = specialName(item)
-    if (special !== undefined) names.add(special)
-  }
-  return (key) => names.has(key) || names.has(specialName(key) ?? '')
+  const names = new Set(list.map((item) => specialName(item) ?? item).concat(list))
+  return (key) => names.has(key) || names.has(specialName(key)!)
 }
 
-function pick(props: Properties, keep: (key: string) => boolean): Properties {
+/** The properties `keep` accepts (`true`: a copy of all of them). */
+function pick(props: Properties, keep: true | ((key: string) => boolean)): Properties {
   const out: Properties = {}
-  for (const key of Object.keys(props)) if (keep(key)) out[key] = props[key]
+  for (const key in props) if (keep === true || keep(key)) out[key] = props[key]
   return out
 }

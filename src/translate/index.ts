@@ -1,10 +1,12 @@
 import type { NormalizedSettings } from '../settings'
+import { TRACK_NO_EVENT, UNKNOWN_TYPE } from '../notes'
 import type { Context, Message, Translation } from '../types'
 import { translateAlias } from './alias'
 import { translateGroup } from './group'
 import { translateIdentify } from './identify'
 import { translatePage } from './page'
 import { translateTrack } from './track'
+import { dropped, text } from './values'
 
 /** One Segment-spec message → the mixpanel-browser operations for it. Pure. */
 export function translate(message: Message, context: Context<NormalizedSettings>): Translation {
@@ -14,16 +16,15 @@ export function translate(message: Message, context: Context<NormalizedSettings>
       return translatePage(message, context)
     case 'identify':
       return translateIdentify(message, context)
-    case 'track':
-      if (typeof message.event !== 'string' || message.event === '') {
-        return { ops: [], notes: ['track call ignored: the event name must be a non-empty string'] }
-      }
-      return translateTrack(message.event, message.properties, context)
+    case 'track': {
+      const event = text(message.event)
+      return event ? translateTrack(event, message.properties, context) : dropped(TRACK_NO_EVENT)
+    }
     case 'group':
       return translateGroup(message, context)
     case 'alias':
       return translateAlias(message, context)
     default:
-      return { ops: [], notes: [`call ignored: unknown message type ${JSON.stringify((message as Message).type)}`] }
+      return dropped(UNKNOWN_TYPE, (message as Message).type)
   }
 }

@@ -1,4 +1,5 @@
-import type { Properties } from '../types'
+import type { Note } from '../notes'
+import type { Operation, Properties, Translation } from '../types'
 
 /**
  * Returns the value with every `Date` (in nested objects and arrays too) as an
@@ -6,59 +7,53 @@ import type { Properties } from '../types'
  * dates are returned as they are, so the common case copies nothing.
  */
 export function isoDates<T>(value: T): T {
-  if (value instanceof Date) return (isNaN(value.getTime()) ? null : value.toISOString()) as T
-  if (Array.isArray(value)) {
-    let out: unknown[] | undefined
-    value.forEach((item, i) => {
-      const next = isoDates(item)
-      if (next !== item) (out ??= value.slice())[i] = next
-    })
-    return (out ?? value) as T
+  if (value instanceof Date) return (isNaN(+value) ? null : value.toISOString()) as T
+  if (value === null || typeof value !== 'object') return value
+  let out: any
+  // Object.keys gives an array's indices too.
+  for (const key of Object.keys(value)) {
+    const item = (value as any)[key]
+    const next = isoDates(item)
+    if (next !== item) (out ??= Array.isArray(value) ? value.slice() : { ...value })[key] = next
   }
-  if (value !== null && typeof value === 'object') {
-    let out: Properties | undefined
-    for (const key of Object.keys(value)) {
-      const item = (value as Properties)[key]
-      const next = isoDates(item)
-      if (next !== item) (out ??= { ...(value as Properties) })[key] = next
-    }
-    return (out ?? value) as T
-  }
-  return value
+  return out ?? value
 }
 
 /** Lower-case without separators: `E_mail`, `e-mail` and `Email` all give `email`. */
-export function looseKey(key: string): string {
-  return key.toLowerCase().replace(/[\s_\-.]/g, '')
+export const looseKey = (key: string): string => key.toLowerCase().replace(/[\s_\-.]/g, '')
+
+/** Whether a case-insensitive setting list (`eventIncrements` …) holds `name`. */
+export const listHas = (list: readonly string[], name: string): boolean =>
+  list.some((item) => item.toLowerCase() === name.toLowerCase())
+
+/** The value when it is a non-empty string, else null. */
+export const text = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null)
+
+export const isEmpty = (value: unknown): boolean => value == null || value === ''
+
+/** Whether an object has at least one key. */
+export const filled = (props: object): boolean => Object.keys(props).length > 0
+
+/** Adds `{ op, props }` to `ops` unless `props` is empty: no mixpanel call writes nothing. */
+export function push(ops: Operation[], op: Operation['op'], props: Properties, extra?: object): void {
+  if (filled(props)) ops.push({ op, props, ...extra } as Operation)
 }
 
-/** A case-insensitive lookup set for setting lists such as `eventIncrements`. */
-export function lowerSet(list: readonly string[]): Set<string> {
-  return new Set(list.map((item) => item.toLowerCase()))
-}
-
-export function isEmpty(value: unknown): boolean {
-  return value === undefined || value === null || value === ''
-}
+/** The translation of a call that sends nothing, with the reason. */
+export const dropped = (...note: Note): Translation => ({ ops: [], notes: [note] })
 
 /** `existing` followed by the items of `incoming` it lacks, types and order kept. */
 export function unionArrays(existing: unknown, incoming: unknown[]): unknown[] {
   if (!Array.isArray(existing)) return incoming
+  // Primitives compare by type and value (1 and '1' differ), objects by their JSON.
+  const identity = (item: unknown): string => typeof item + JSON.stringify(item)
   const seen = new Set(existing.map(identity))
   const out = existing.slice()
   for (const item of incoming) {
     const key = identity(item)
-    if (!seen.has(key)) {
-      seen.add(key)
-      out.push(item)
-    }
+    if (!seen.has(key)) seen.add(key), out.push(item)
   }
   return out
-}
-
-// Primitives compare by type and value (1 and '1' differ); objects by their JSON.
-function identity(item: unknown): string {
-  return typeof item === 'object' && item !== null ? `o${JSON.stringify(item)}` : `${typeof item}:${String(item)}`
 }
 
 /**
@@ -67,12 +62,11 @@ function identity(item: unknown): string {
  * anything else gives undefined.
  */
 export function parseAmount(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined
-  if (typeof value !== 'string') return undefined
-  let cleaned = value.replace(/[^0-9.,\-]/g, '')
-  if (!cleaned.includes('.')) cleaned = cleaned.replace(/,(\d{1,2})$/, '.$1')
-  cleaned = cleaned.replace(/,/g, '')
-  if (!/^-?\d*\.?\d+$/.test(cleaned)) return undefined
-  const n = Number(cleaned)
-  return Number.isFinite(n) ? n : undefined
+  if (typeof value === 'string') {
+    let cleaned = value.replace(/[^0-9.,\-]/g, '')
+    if (!cleaned.includes('.')) cleaned = cleaned.replace(/,(\d\d?)$/, '.$1')
+    cleaned = cleaned.replace(/,/g, '')
+    value = /^-?\d*\.?\d+$/.test(cleaned) ? +cleaned : undefined
+  }
+  return typeof value === 'number' && isFinite(value) ? value : undefined
 }

@@ -159,3 +159,14 @@ describe('alias arguments', () => {
     expect(toMessage('alias', ['new-id'])).toEqual({ message: { type: 'alias', userId: 'new-id', previousId: null }, options: undefined })
   })
 })
+
+describe('names given as empty strings', () => {
+  test("page('Cat', '') keeps the category and an empty name", () => {
+    expect(toMessage('page', ['Docs', ''])).toEqual({ message: { type: 'page', category: 'Docs', name: '', properties: {} }, options: undefined })
+  })
+
+  test('track(42) is the event "42", and track({ a: 1 }) has no event', () => {
+    expect(toMessage('track', [42]).message).toEqual({ type: 'track', event: '42', properties: {} })
+    expect(toMessage('track', [{ a: 1 }]).message).toEqual({ type: 'track', event: null, properties: { a: 1 } })
+  })
+})

@@ -1,3 +1,4 @@
+import { explain } from '../../src/messages'
 import { normalizeSettings, type Settings } from '../../src/settings'
 import { translate } from '../../src/translate/index'
 import type { Message, State, Translation } from '../../src/types'
@@ -18,9 +19,13 @@ export function stateOf({ userId = null, distinctId = 'device-1', registered = {
   return { userId, distinctId, superProperty: (name) => registered[name] }
 }
 
-/** Translates one message with the settings `{ token, ...settings }` normalized as the runtime does. */
-export function run(message: Message, settings: Omit<Settings, 'token'> = {}, state: StateInput = {}): Translation {
-  return translate(message, { settings: normalizeSettings({ token: 'tok', ...settings }), state: stateOf(state), now: NOW })
+/**
+ * Translates one message with the settings `{ token, ...settings }` normalized
+ * as the runtime does; the notes come back as the sentences debug prints.
+ */
+export function run(message: Message, settings: Omit<Settings, 'token'> = {}, state: StateInput = {}): { ops: Translation['ops']; notes: string[] } {
+  const { ops, notes } = translate(message, { settings: normalizeSettings({ token: 'tok', ...settings }), state: stateOf(state), now: NOW })
+  return { ops, notes: notes.map(explain) }
 }
 
 /** Freezes a value and everything inside it, so a mutation throws. */

@@ -1,18 +1,20 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { createAnalytics } from '../../src/facade'
+import type { MixpanelLike } from '../../src/mixpanel/types'
 import { startBridge, type BridgeHost } from '../../src/mparticle/bridge'
+import { whenMParticle } from '../../src/mparticle/watch'
 import type { IdentityLike } from '../../src/mparticle/sdk'
 import type { Operation } from '../../src/types'
 
 const root = globalThis as { mParticle?: unknown }
 type Call = (data?: unknown, callback?: (result: unknown) => void) => unknown
 
-/** A runtime stand-in that records what the bridge performs and logs. */
-function host(people = true): BridgeHost & { performed: Array<[string, Operation[]]>; logged: string[] } {
+/** A runtime stand-in that records what the bridge performs and the failures it reports. */
+function host(): BridgeHost & { performed: Array<[string, Operation[]]>; logged: unknown[] } {
   const performed: Array<[string, Operation[]]> = []
-  const logged: string[] = []
+  const logged: unknown[] = []
   return {
-    settings: { people },
-    log: { debug: (message) => void logged.push(message), warn: (message) => void logged.push(message) },
+    failed: (error) => void logged.push(error),
     perform: (label, ops) => {
       performed.push([label, ops])
       return Promise.resolve()
@@ -114,13 +116,23 @@ describe('startBridge', () => {
     expect(h.performed).toEqual([set('111')])
   })
 
-  it('with `people: false` reads nothing, wraps nothing and sends nothing', () => {
-    const h = host(false)
+  it('is not loaded with `people: false`: nothing read, wrapped or sent', async () => {
     const sdk = fakeSdk('111')
-    startBridge(h, sdk.manager)
+    const people: unknown[] = []
+    const mixpanel = {
+      __loaded: true,
+      get_property: () => undefined,
+      people: { set: (props: unknown) => void people.push(props) },
+    } as unknown as MixpanelLike
+    createAnalytics({ token: 't', people: false }, { mixpanel, mParticle: sdk.manager })
+    await tick()
     expect(sdk.instance.Identity.login).toBe(sdk.answer)
     expect(sdk.readyQueue).toEqual([])
-    expect(h.performed).toEqual([])
+    expect(people).toEqual([])
+    // The same page with People on: the bridge loads and sets the MPID.
+    createAnalytics({ token: 't' }, { mixpanel, mParticle: sdk.manager })
+    await tick()
+    expect(people).toEqual([{ $mparticle_user_id: '111' }])
   })
 
   it('uses window.mParticle when no SDK is given, and the given one when there is', () => {
@@ -133,9 +145,9 @@ describe('startBridge', () => {
     expect(fromDeps.performed).toEqual([set('999')])
   })
 
-  it('attaches when window.mParticle is assigned later, once the assigning code has finished', async () => {
+  it('waits for window.mParticle to be assigned, then runs once the assigning code has finished', async () => {
     const h = host()
-    startBridge(h)
+    whenMParticle(undefined, () => void startBridge(h))
     expect(root.mParticle).toBeUndefined()
     // Like the snippet: assign an empty object, then fill it in the same task.
     const sdk = fakeSdk('111')
@@ -151,11 +163,19 @@ describe('startBridge', () => {
     expect(h.performed).toEqual([set('111'), set('222')])
   })
 
-  it('lets two bridges wait for window.mParticle at the same time', async () => {
+  it('runs at once when mParticle is already there, given or on window', () => {
+    let runs = 0
+    whenMParticle({}, () => void (runs += 1))
+    root.mParticle = {}
+    whenMParticle(undefined, () => void (runs += 1))
+    expect(runs).toBe(2)
+  })
+
+  it('lets two integrations wait for window.mParticle at the same time', async () => {
     const first = host()
     const second = host()
-    startBridge(first)
-    startBridge(second)
+    whenMParticle(undefined, () => void startBridge(first))
+    whenMParticle(undefined, () => void startBridge(second))
     root.mParticle = fakeSdk('111').manager
     await tick()
     expect(first.performed).toEqual([set('111')])
@@ -200,12 +220,12 @@ describe('startBridge', () => {
       expect(h.performed).toEqual([])
     }
     const h = host()
-    startBridge(h)
+    whenMParticle(undefined, () => void startBridge(h))
     expect(() => {
       root.mParticle = { getInstance: throwing }
     }).not.toThrow()
     await tick()
     expect(h.performed).toEqual([])
-    expect(h.logged).toContain('mParticle bridge failed')
+    expect(h.logged).toEqual([new Error('half-built')])
   })
 })
