@@ -1,16 +1,15 @@
 import type { Note } from './notes'
 
-/** Logs under the `debug` setting; `warn` always reaches the console. */
+/** Logs under the `debug` setting. */
 export interface Logger {
   /**
    * Explains a note on the console when `debug` is on. The sentences live in a
    * module loaded only then, so lines appear a moment later, in call order.
    */
   debug(note: Note, ...details: unknown[]): void
-  warn(message: string, ...details: unknown[]): void
 }
 
-const PREFIX = '[mixpanel-device-mode]'
+export const PREFIX = '[mixpanel-device-mode]'
 
 export function createLogger(enabled: boolean): Logger {
   const messages = enabled ? import('./messages') : undefined
@@ -21,6 +20,5 @@ export function createLogger(enabled: boolean): Logger {
         () => console.log(PREFIX, note, ...details),
       )
     },
-    warn: (message, ...details) => console.warn(PREFIX, message, ...details),
   }
 }

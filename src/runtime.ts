@@ -1,4 +1,4 @@
-import { createLogger, type Logger } from './debug'
+import { createLogger, PREFIX, type Logger } from './debug'
 import { apply } from './mixpanel/apply'
 import { startMixpanel } from './mixpanel/load'
 import type { MixpanelLike } from './mixpanel/types'
@@ -30,7 +30,6 @@ export interface Deps {
  * never lets an error reach the caller. Every method resolves at once.
  */
 export interface Runtime {
-  readonly settings: NormalizedSettings
   readonly log: Logger
   /** The mixpanel-browser instance (undefined when it could not start). */
   readonly mixpanel: MixpanelLike | undefined
@@ -105,7 +104,8 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
     if (known) mixpanel.identify(known)
   } catch (error) {
     if (mixpanel) log.debug([REIDENTIFY_FAILED], error)
-    else log.warn('mixpanel-browser could not start; calls are dropped', error)
+    // Said even without `debug`: nothing will reach Mixpanel.
+    else console.warn(PREFIX, 'mixpanel-browser could not start; calls are dropped', error)
   }
   // `people: false` means no profile writes at all, the MPID's included. The
   // bridge's code loads only on pages where mParticle shows up.
@@ -116,7 +116,6 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
     )
   }
   return {
-    settings,
     log,
     get mixpanel() {
       return mixpanel
