@@ -1,0 +1,36 @@
+import { createRequire } from 'node:module'
+import { expect, test } from '@playwright/test'
+
+// The CommonJS build (dist/index.cjs) carries the ESM build's lazy chunks
+// inline: require() alone gives a working debug output and mParticle bridge.
+test('the CommonJS build works with require(), its debug sentences and mParticle bridge inline', async () => {
+  const require = createRequire(import.meta.url)
+  const { createAnalytics } = require('../dist/index.cjs') as typeof import('../dist/index.js')
+  const calls: unknown[][] = []
+  const mixpanel = {
+    __loaded: true,
+    get_property: () => undefined,
+    get_distinct_id: () => 'device-1',
+    identify: (...args: unknown[]) => void calls.push(['identify', ...args]),
+    register: (...args: unknown[]) => void calls.push(['register', ...args]),
+    track: (...args: unknown[]) => void calls.push(['track', ...args]),
+    people: { set: (...args: unknown[]) => void calls.push(['people.set', ...args]) },
+  }
+  const mParticle = { ready: (f: () => void) => f(), Identity: { getCurrentUser: () => ({ getMPID: () => '42' }) } }
+  const logged: unknown[][] = []
+  const log = console.log
+  console.log = (...args: unknown[]) => void logged.push(args)
+  try {
+    const analytics = createAnalytics({ token: 't', debug: true }, { mixpanel: mixpanel as never, mParticle })
+    await analytics.track('')
+    await analytics.track('Signed Up', { plan: 'pro' })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  } finally {
+    console.log = log
+  }
+  expect(logged).toContainEqual(['[mixpanel-device-mode]', 'track call ignored: the event name must be a non-empty string'])
+  // The bridge starts a microtask after creation, so its $set may come first.
+  expect(calls).toHaveLength(2)
+  expect(calls).toContainEqual(['track', 'Signed Up', { plan: 'pro' }])
+  expect(calls).toContainEqual(['people.set', { $mparticle_user_id: '42' }])
+})
