@@ -88,11 +88,12 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
       for (const note of notes) log.debug(note)
       // A profile that is not the one the MPID went to (another user, or any
       // user after reset, which drops mixpanel-browser's queue) gets it again.
-      const switching = ops.some((o) => o.op === 'identify') && (wasReset || state.userId !== null)
+      // (No bridge, no check: reading the user re-parses mixpanel-browser's cookie.)
+      const switching = bridge && ops.some((o) => o.op === 'identify') && (wasReset || state.userId !== null)
       applyAll(message.type, mp, ops)
-      if (switching && bridge) {
+      if (switching) {
         wasReset = false
-        bridge.resend()
+        bridge?.resend()
       }
     })
 
