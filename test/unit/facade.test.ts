@@ -46,4 +46,15 @@ describe('integrations options', () => {
     expect(called).toBe(1)
     expect(tracked).toEqual([['Shown', { a: 2 }]])
   })
+
+  // The types ask for a trailing callback; plain JavaScript may place it earlier.
+  test('a callback among the arguments runs, and the arguments around it keep their places', async () => {
+    const { mixpanel, tracked } = recorder()
+    const analytics = createAnalytics({ token: 't', mparticle: false }, { mixpanel })
+    const order: string[] = []
+    await analytics.track('Hidden', { a: 1 }, () => order.push('first'), { integrations: { Mixpanel: false } } as never)
+    await analytics.track('Shown', undefined, undefined, () => order.push('second'))
+    expect(order).toEqual(['first', 'second'])
+    expect(tracked).toEqual([['Shown', {}]])
+  })
 })
