@@ -161,24 +161,26 @@ export function profile(opts: {
   }
 }
 
-export function membership(profiles: Record<string, unknown>[], opts: { id?: string; ts?: number; settings?: Record<string, string> } = {}): Record<string, unknown> {
+type EnvelopeOptions = { id?: string; ts?: number; settings?: Record<string, string> }
+
+/** The fields every mParticle firehose request carries. */
+function envelope(type: string, opts: EnvelopeOptions): Record<string, unknown> {
   return {
-    type: 'audience_membership_change_request',
+    type,
     id: opts.id ?? msgId(),
     timestamp_ms: opts.ts ?? 1_700_000_000_000,
     firehose_version: '2.8.1',
     account: { account_id: 123456, account_settings: opts.settings ?? {} },
-    user_profiles: profiles,
   }
 }
 
-export function subscription(audienceId: number, name: string, action: 'add' | 'update' | 'remove', opts: { id?: string; ts?: number; settings?: Record<string, string> } = {}): Record<string, unknown> {
+export function membership(profiles: Record<string, unknown>[], opts: EnvelopeOptions = {}): Record<string, unknown> {
+  return { ...envelope('audience_membership_change_request', opts), user_profiles: profiles }
+}
+
+export function subscription(audienceId: number, name: string, action: 'add' | 'update' | 'remove', opts: EnvelopeOptions = {}): Record<string, unknown> {
   return {
-    type: 'audience_subscription_request',
-    id: opts.id ?? msgId(),
-    timestamp_ms: opts.ts ?? 1_700_000_000_000,
-    firehose_version: '2.8.1',
-    account: { account_id: 123456, account_settings: opts.settings ?? {} },
+    ...envelope('audience_subscription_request', opts),
     audience_id: audienceId,
     audience_name: name,
     action,
