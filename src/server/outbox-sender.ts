@@ -1,13 +1,14 @@
 /**
  * Drains one sink's outbox: full batches go at once, a partial batch waits
  * `lingerMs` for more updates; failures are retried with exponential backoff
- * and jitter (or after `Retry-After`), non-retryable answers are kept as failed.
+ * and jitter (or after `Retry-After`), non-retryable answers are kept as failed
+ * (a refused batch is first split to find the updates refused).
  * One batch per sink is in flight at a time, so updates of a user stay in order.
  */
 import type { Logger } from './logger.js'
 import type { Metrics, Sink } from './metrics.js'
 import type { DeliveryOutcome, Deliverer } from './sinks.js'
-import type { ClaimedBatch, Store } from './store.js'
+import type { ClaimedBatch, OutboxRow, Store } from './store.js'
 
 export interface SenderOptions {
   sink: Sink
@@ -125,45 +126,71 @@ export class OutboxSender {
   }
 
   private async send(batch: ClaimedBatch): Promise<void> {
-    const { store, sink, metrics, logger, retryBaseMs, retryMaxMs, maxAttempts } = this.o
-    const ids = batch.rows.map((r) => r.id)
+    await this.sendRows(batch, batch.rows, [])
+  }
+
+  /**
+   * Sends `rows` of `batch`; `after` are rows of the same batch waiting their
+   * turn, given back with them when delivery stops (retry, shutdown). When
+   * the destination refuses several updates for something one of them may
+   * carry, they are sent again in two halves, in order, so a bad update keeps
+   * only itself from being delivered (at most 2 × log2(n) more requests per
+   * bad update). Sending again is safe: `$set` and user attributes are
+   * idempotent. Returns false when delivery stopped.
+   */
+  private async sendRows(batch: ClaimedBatch, rows: OutboxRow[], after: OutboxRow[]): Promise<boolean> {
+    const { store, sink, metrics, logger } = this.o
+    const ids = rows.map((r) => r.id)
     const started = Date.now()
     let outcome: DeliveryOutcome
     try {
-      outcome = await this.o.deliver(batch, this.abort.signal)
+      outcome = await this.o.deliver({ ...batch, rows }, this.abort.signal)
     } catch (err) {
       outcome = { kind: 'retry', reason: `delivery error: ${(err as Error).message}`, retryAfterMs: undefined }
     }
     const now = Date.now()
     if (this.abort.signal.aborted && outcome.kind !== 'ok') {
       // Stopped mid-request: not confirmed, so it stays queued without counting an attempt.
-      await store.reschedule(ids, now, 'interrupted by shutdown', false, now)
-      return
+      await store.reschedule([...ids, ...after.map((r) => r.id)], now, 'interrupted by shutdown', false, now)
+      return false
     }
     if (outcome.kind === 'ok') {
       await store.complete(ids)
       metrics.inc('shim_updates_sent_total', { sink }, ids.length)
       metrics.inc('shim_requests_sent_total', { sink, outcome: 'ok' })
       logger.debug('batch delivered', { sink, updates: ids.length, ms: now - started })
-      return
+      return true
     }
     if (outcome.kind === 'fail') {
+      metrics.inc('shim_requests_sent_total', { sink, outcome: 'failed' })
+      if (outcome.split && rows.length > 1) {
+        logger.info('refused batch sent again in halves to find the refused updates', { sink, updates: rows.length, reason: outcome.reason })
+        const half = Math.ceil(rows.length / 2)
+        return (await this.sendRows(batch, rows.slice(0, half), [...rows.slice(half), ...after]))
+          && this.sendRows(batch, rows.slice(half), after)
+      }
       await store.fail(ids, outcome.reason, now)
       metrics.inc('shim_updates_failed_total', { sink }, ids.length)
-      metrics.inc('shim_requests_sent_total', { sink, outcome: 'failed' })
       logger.warn('updates kept as failed', { sink, updates: ids.length, reason: outcome.reason })
-      return
+      return true
     }
+    await this.retryLater([...rows, ...after], outcome, now)
+    return false
+  }
+
+  /** Gives `rows` back to the outbox with a backoff, or fails those out of attempts; the whole sink waits. */
+  private async retryLater(rows: OutboxRow[], outcome: Extract<DeliveryOutcome, { kind: 'retry' }>, now: number): Promise<void> {
+    const { store, sink, metrics, logger, retryBaseMs, retryMaxMs, maxAttempts } = this.o
     metrics.inc('shim_requests_sent_total', { sink, outcome: 'retry' })
-    const attempt = Math.max(...batch.rows.map((r) => r.attempts)) + 1
-    const exhausted = maxAttempts > 0 ? batch.rows.filter((r) => r.attempts + 1 >= maxAttempts).map((r) => r.id) : []
+    const attempt = Math.max(...rows.map((r) => r.attempts)) + 1
+    const exhausted = maxAttempts > 0 ? rows.filter((r) => r.attempts + 1 >= maxAttempts).map((r) => r.id) : []
     if (exhausted.length > 0) {
       const reason = `gave up after ${maxAttempts} attempts: ${outcome.reason}`
       await store.fail(exhausted, reason, now)
       metrics.inc('shim_updates_failed_total', { sink }, exhausted.length)
       logger.warn('updates kept as failed', { sink, updates: exhausted.length, reason })
     }
-    const retry = ids.filter((id) => !exhausted.includes(id))
+    const retry = rows.map((r) => r.id).filter((id) => !exhausted.includes(id))
     const delay = outcome.retryAfterMs !== undefined
       ? Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS)
       : backoffDelay(attempt, retryBaseMs, retryMaxMs, this.random)

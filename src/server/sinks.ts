@@ -1,6 +1,7 @@
 /**
  * Sending one claimed batch to its destination and classifying the answer:
- * delivered, retry later (network, 429, 5xx) or failed for good (other 4xx).
+ * delivered, retry later (network, 429, 5xx) or refused (other 4xx, Mixpanel's
+ * `status: 0`).
  */
 import type { HttpClient, HttpResponse } from './http-client.js'
 import { mixpanelBaseOf, renderRequestBody } from './outbox-payloads.js'
@@ -9,7 +10,12 @@ import type { ClaimedBatch } from './store.js'
 export type DeliveryOutcome =
   | { kind: 'ok' }
   | { kind: 'retry'; reason: string; retryAfterMs: number | undefined }
-  | { kind: 'fail'; reason: string }
+  /**
+   * `split`: the refusal may come from one of the updates (a 400, 413, 422 or
+   * Mixpanel's `status: 0`), so sending them apart can deliver the others; an
+   * answer about the request as a whole (401, 403, 404, a redirect) is not.
+   */
+  | { kind: 'fail'; reason: string; split: boolean }
 
 export type Deliverer = (batch: ClaimedBatch, signal: AbortSignal) => Promise<DeliveryOutcome>
 
@@ -31,7 +37,9 @@ function byStatus(res: HttpResponse): DeliveryOutcome | undefined {
   if (res.status >= 500) {
     return { kind: 'retry', reason: `HTTP ${res.status}: ${snippet(res.body)}`, retryAfterMs: parseRetryAfter(res.header('retry-after'), Date.now()) }
   }
-  if (res.status >= 400 || res.status < 200 || res.status >= 300) return { kind: 'fail', reason: `HTTP ${res.status}: ${snippet(res.body)}` }
+  if (res.status < 200 || res.status >= 300) {
+    return { kind: 'fail', reason: `HTTP ${res.status}: ${snippet(res.body)}`, split: [400, 413, 422].includes(res.status) }
+  }
   return undefined
 }
 
@@ -61,10 +69,10 @@ export function mixpanelDeliverer(http: HttpClient): Deliverer {
     if (bad !== undefined) return bad
     const body = res.body.trim()
     if (body === '1' || body === '') return { kind: 'ok' }
-    if (body === '0') return { kind: 'fail', reason: 'Mixpanel answered 0: updates rejected' }
+    if (body === '0') return { kind: 'fail', reason: 'Mixpanel answered 0: updates rejected', split: true }
     try {
       const parsed = JSON.parse(body) as { status?: unknown; error?: unknown }
-      if (parsed.status === 0 || parsed.status === '0') return { kind: 'fail', reason: `Mixpanel rejected the updates: ${String(parsed.error ?? 'no reason given')}` }
+      if (parsed.status === 0 || parsed.status === '0') return { kind: 'fail', reason: `Mixpanel rejected the updates: ${String(parsed.error ?? 'no reason given')}`, split: true }
     } catch {
       // A 2xx that is not Mixpanel's JSON (a proxy, a collector): treat as delivered.
     }

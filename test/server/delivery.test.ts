@@ -87,6 +87,54 @@ describe('outbox delivery', () => {
     expect(metrics).toContain('shim_outbox_depth{sink="mixpanel",state="pending"} 0')
   })
 
+  it('splits a refused batch to deliver every update but the refused one', async () => {
+    const mixpanel = await mock()
+    // Mixpanel refuses a whole request for one bad record.
+    mixpanel.decide = (body) => (body.includes('"bad"') ? { status: 200, body: '{"status":0,"error":"bad record"}' } : undefined)
+    const s = await start({ MIXPANEL_API_HOST: mixpanel.url })
+    const customers = ['c1', 'c2', 'bad', 'c4', 'c5']
+    await post(s, '/mparticle', membership(customers.map((customer) => profile({ customer, audiences: [[1, 'A', 'add']] }))))
+    await waitFor(() => s.metrics.get('shim_updates_failed_total', { sink: 'mixpanel' }) === 1)
+    await waitFor(() => s.metrics.get('shim_updates_sent_total', { sink: 'mixpanel' }) === 4)
+    const ids = (body: unknown): unknown[] => (body as { $distinct_id: string }[]).map((u) => u.$distinct_id)
+    // Halves in order, each refused half halved again: [5] → [3] → [2] → [bad] + [c4, c5].
+    expect(mixpanel.bodies().map(ids)).toEqual([customers, ['c1', 'c2', 'bad'], ['c1', 'c2'], ['bad'], ['c4', 'c5']])
+    expect(s.metrics.get('shim_updates_sent_total', { sink: 'mixpanel' })).toBe(4)
+    expect(s.metrics.get('shim_requests_sent_total', { sink: 'mixpanel', outcome: 'failed' })).toBe(3)
+    expect((await s.store.outboxGauges(Date.now()))[0]).toMatchObject({ pending: 0, inflight: 0, failed: 1 })
+  })
+
+  it('does not split a batch refused as a whole (401): every update is kept as failed after one request', async () => {
+    const mixpanel = await mock({ status: 401, body: '{"error":"Invalid token"}' })
+    const s = await start({ MIXPANEL_API_HOST: mixpanel.url })
+    await post(s, '/mparticle', membership(['a', 'b', 'c'].map((customer) => profile({ customer, audiences: [[1, 'A', 'add']] }))))
+    await waitFor(() => s.metrics.get('shim_updates_failed_total', { sink: 'mixpanel' }) === 3)
+    await sleep(150)
+    expect(mixpanel.requests).toHaveLength(1)
+  })
+
+  it('gives the rest of a split batch back when one half must be retried', async () => {
+    const mixpanel = await mock()
+    mixpanel.respond({ status: 400, body: '{"error":"one bad"}' }, { status: 503, body: 'busy' })
+    const s = await start({ MIXPANEL_API_HOST: mixpanel.url })
+    await post(s, '/mparticle', membership(['a', 'b', 'c', 'd'].map((customer) => profile({ customer, audiences: [[1, 'A', 'add']] }))))
+    await waitFor(() => s.metrics.get('shim_updates_sent_total', { sink: 'mixpanel' }) === 4)
+    // The second half was not sent before the retry; afterwards the four go together.
+    expect(mixpanel.bodies().map((b) => (b as unknown[]).length)).toEqual([4, 2, 4])
+    expect(s.metrics.get('shim_updates_retried_total', { sink: 'mixpanel' })).toBe(4)
+    expect(s.metrics.get('shim_updates_failed_total', { sink: 'mixpanel' })).toBe(0)
+  })
+
+  it('splits a batch mParticle refuses with 400', async () => {
+    const mparticle = await mock({ status: 202, body: '' })
+    mparticle.decide = (body) => (body.includes('"bad"') ? { status: 400, body: '{"errors":[{"code":"BAD_REQUEST"}]}' } : undefined)
+    const s = await start({ MPARTICLE_API_HOST: mparticle.url })
+    await post(s, '/mixpanel/cohorts', cohort('add_members', ['x', 'bad', 'y'].map((id) => ({ mixpanel_distinct_id: id }))))
+    await waitFor(() => s.metrics.get('shim_updates_failed_total', { sink: 'mparticle' }) === 1)
+    await waitFor(() => s.metrics.get('shim_updates_sent_total', { sink: 'mparticle' }) === 2)
+    expect(mparticle.bodies().map((b) => (b as unknown[]).length)).toEqual([3, 2, 1, 1, 1])
+  })
+
   it('treats a 200 with Mixpanel status 0 as a failed update', async () => {
     const mixpanel = await mock({ status: 200, body: '{"status":0,"error":"$distinct_id is not a string"}' })
     const s = await start({ MIXPANEL_API_HOST: mixpanel.url })

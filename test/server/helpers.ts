@@ -35,6 +35,9 @@ export class MockUpstream {
   url = ''
   port = 0
 
+  /** Answers from the request body when no scripted answer is left; `undefined` falls back. */
+  decide: ((body: string) => ScriptedResponse | undefined) | undefined
+
   private constructor(private readonly server: Server, public fallback: ScriptedResponse) {}
 
   static async start(fallback: ScriptedResponse = { status: 200, body: '{"status":1,"error":null}' }, port = 0): Promise<MockUpstream> {
@@ -62,7 +65,7 @@ export class MockUpstream {
 
   private handle(method: string, url: string, headers: IncomingHttpHeaders, body: string, res: ServerResponse): void {
     this.requests.push({ method, url, headers, body, at: Date.now() })
-    const r = this.script.shift() ?? this.fallback
+    const r = this.script.shift() ?? this.decide?.(body) ?? this.fallback
     if (r.hang === true) { this.hanging.add(res); return }
     if (r.destroy === true) { res.socket?.destroy(); return }
     res.writeHead(r.status ?? 200, { 'content-type': 'application/json', ...r.headers })
