@@ -408,6 +408,40 @@ test.describe('mParticle bridge', () => {
     await inbox.until((i) => mpidSets(i).length === 1)
     expect(mpidSets(inbox)).toEqual([{ $token: TOKEN, $distinct_id: 'user-15', $set: { $mparticle_user_id: '1212' } }])
   })
+
+  test('a named mParticle instance passed as deps.mParticle is followed, not the default one', async ({ page, context, site, inbox }) => {
+    const stub = await stubMParticle(context)
+    await page.goto(site.page('/mp/named.html', doc(src(SDK) + script(INIT) + src(IIFE))))
+    await page.waitForFunction(() => window.initDone === true)
+    // The named instance gets its own MPID from the identity service (its own
+    // workspaceToken gives it its own storage; otherwise it reuses the default's user).
+    stub.answers.identify = { mpid: '4004' }
+    await page.evaluate(() => new Promise<void>((resolve) => {
+      window.mParticle.init('mp-key-2', { isDevelopmentMode: true, requestConfig: false, logLevel: 'none', workspaceToken: 'second-ws', identityCallback: () => resolve() }, 'second')
+    }))
+    await page.evaluate((token) => {
+      window.analytics = (window as any).MixpanelDeviceMode.createAnalytics(
+        { token, mixpanelConfig: { batch_requests: false } },
+        { mParticle: window.mParticle.getInstance('second') },
+      )
+      return window.analytics.identify('user-n')
+    }, TOKEN)
+    await inbox.until((i) => mpidSets(i).length === 1)
+    // A login on the default instance is not this bridge's business.
+    stub.answers.login = { mpid: '6006', loggedIn: true }
+    expect(await identityCall(page, 'login', { customerid: 'd-1' })).toEqual({ httpCode: 200, mpid: '6006' })
+    stub.answers.login = { mpid: '5005', loggedIn: true }
+    const login = await page.evaluate(() => new Promise((resolve) => {
+      window.mParticle.getInstance('second').Identity.login({ userIdentities: { customerid: 'n-1' } }, (r: any) => resolve(r.getUser().getMPID()))
+    }))
+    expect(login).toBe('5005')
+    await inbox.until((i) => mpidSets(i).length === 2)
+    await settle(page, inbox, 'end')
+    expect(mpidSets(inbox)).toEqual([
+      { $token: TOKEN, $distinct_id: 'user-n', $set: { $mparticle_user_id: '4004' } },
+      { $token: TOKEN, $distinct_id: 'user-n', $set: { $mparticle_user_id: '5005' } },
+    ])
+  })
 })
 
 test.describe('mParticle bridge across users on one page', () => {

@@ -20,7 +20,7 @@ export function mixpanelOff(integrations: unknown): boolean {
 export interface Deps {
   /** A mixpanel-browser instance or module to use instead of the bundled core (initialised only if it is not yet). */
   mixpanel?: MixpanelLike
-  /** The mParticle Web SDK object, when it is not `window.mParticle`. */
+  /** The mParticle Web SDK object when it is not `window.mParticle`, or a named instance (`mParticle.getInstance('name')`) to follow instead of the default one. */
   mParticle?: unknown
 }
 
