@@ -176,3 +176,21 @@ test('Dates never reach the wire as {} and a 300-character string arrives cut to
   expect(omit(inbox.groups()[0], ['$token'])).toEqual({ $group_key: 'company_id', $group_id: 'acme', $set: { company_id: 'acme', since: iso } })
   expect(inbox.records.flatMap((r) => emptyObjects(r.body))).toEqual([])
 })
+
+test("a property that contains itself (a DOM node with React's keys, say) does not lose the event: the cycle arrives as '[Circular]'", async ({ page, site, inbox }) => {
+  const url = site.page(
+    '/track/circular.html',
+    analyticsPage(base, `
+      const target = { tag: 'BUTTON' }
+      target.__reactFiber = { stateNode: target, memoizedProps: { id: 'buy' } }
+      analytics.track('Clicked', { target, label: 'Buy' })
+      analytics.track('Done')
+    `),
+  )
+  await page.goto(url)
+  await inbox.until((i) => i.events('Done').length === 1)
+  expect(own(inbox.events('Clicked')[0]!.properties)).toEqual({
+    target: { tag: 'BUTTON', __reactFiber: { stateNode: '[Circular]', memoizedProps: { id: 'buy' } } },
+    label: 'Buy',
+  })
+})

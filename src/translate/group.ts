@@ -13,7 +13,7 @@ type GroupSettings = Pick<NormalizedSettings, 'groupIdentifierTraits' | 'groupTr
 export function translateGroup(message: Message, { settings, state }: Context<GroupSettings>): Translation {
   const configured = settings.groupIdentifierTraits
   if (state.userId === null) return dropped(GROUP_NO_USER)
-  const traits: Properties = isoDates({ ...message.traits })
+  const traits: Properties = isoDates({ ...message.traits }, [message.traits])
   const keys = configured.filter((key) => !isEmpty(traits[key]))
   if (!keys[0]) return configured[0] ? dropped(GROUP_NO_KEY, configured) : dropped(GROUP_NO_SETTING)
   const setOnce: Properties = {}

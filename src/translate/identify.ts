@@ -17,7 +17,7 @@ export function translateIdentify(message: Message, { settings, state }: Context
   const ops: Operation[] = []
   const notes: Note[] = []
   const userId = text(message.userId)
-  const traits: Properties = isoDates({ ...message.traits })
+  const traits: Properties = isoDates({ ...message.traits }, [message.traits])
   if (userId) traits.id = userId
   const mp = mixpanelTraits(traits, userId)
   const all = settings.setAllTraitsByDefault

@@ -36,7 +36,8 @@ export function translateTrack(
       notes.push([RENAMED_PROPERTY, event, key, key + '_'])
     }
   }
-  const clean = isoDates(props)
+  // The caller's object is where a cycle back to it starts.
+  const clean = isoDates(props, [properties as object])
 
   if (settings.people) {
     const time = now.toISOString()

@@ -3,19 +3,25 @@ import type { Operation, Properties, Translation } from '../types'
 
 /**
  * Returns the value with every `Date` (in nested objects and arrays too) as an
- * ISO-8601 string: mixpanel-browser 2.83 sends a `Date` as `{}`. Values without
- * dates are returned as they are, so the common case copies nothing.
+ * ISO-8601 string: mixpanel-browser 2.83 sends a `Date` as `{}`. An object
+ * that contains itself (a DOM node with React's keys, a model with a parent
+ * link) gets `'[Circular]'` where it repeats, as fast-safe-stringify does:
+ * mixpanel-browser would recurse until the stack overflows and lose the call.
+ * Values without either are returned as they are, so the common case copies nothing.
  */
-export function isoDates<T>(value: T): T {
+export function isoDates<T>(value: T, parents: object[] = []): T {
   if (value instanceof Date) return (isNaN(+value) ? null : value.toISOString()) as T
   if (value === null || typeof value !== 'object') return value
+  if (parents.includes(value)) return '[Circular]' as T
+  parents.push(value)
   let out: any
   // Object.keys gives an array's indices too.
   for (const key of Object.keys(value)) {
     const item = (value as any)[key]
-    const next = isoDates(item)
+    const next = isoDates(item, parents)
     if (next !== item) (out ??= Array.isArray(value) ? value.slice() : { ...value })[key] = next
   }
+  parents.pop()
   return out ?? value
 }
 

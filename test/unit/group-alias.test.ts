@@ -24,6 +24,15 @@ describe('group', () => {
     })
   })
 
+  test("traits that contain themselves reach the group profile with '[Circular]' where they repeat", () => {
+    const traits: Record<string, unknown> = { company_id: 'c1' }
+    traits.org = { parent: traits }
+    expect(run(group(traits), KEYS, KNOWN).ops).toEqual([
+      { op: 'set_group', key: 'company_id', id: 'c1' },
+      { op: 'group.set', key: 'company_id', id: 'c1', props: { company_id: 'c1', org: { parent: '[Circular]' } } },
+    ])
+  })
+
   test('is ignored with a note naming the setting when groupIdentifierTraits is empty', () => {
     expect(run(group({ company_id: 'c1' }), {}, KNOWN)).toEqual({
       ops: [],

@@ -164,6 +164,15 @@ describe('identify: Dates', () => {
     ])
   })
 
+  test("traits that contain themselves are registered and set with '[Circular]' where they repeat", () => {
+    const traits: Record<string, unknown> = { plan: 'pro' }
+    traits.me = traits
+    expect(run(identify(null, traits)).ops).toEqual([
+      { op: 'register', props: { plan: 'pro', me: '[Circular]' } },
+      { op: 'people.set', props: { plan: 'pro', me: '[Circular]' } },
+    ])
+  })
+
   test('the traits object given is not mutated', () => {
     const traits = deepFreeze({ Email: 'ada@example.com', createdAt: new Date('2020-01-02T03:04:05.000Z'), tags: ['a'] })
     expect(() => run(identify('u1', traits), {}, { registered: { tags: ['b'] } })).not.toThrow()

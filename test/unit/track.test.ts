@@ -92,6 +92,24 @@ describe('track: the event', () => {
     expect(run(track('E', { at: new Date('nonsense') })).ops).toEqual([{ op: 'track', event: 'E', props: { at: null } }])
   })
 
+  test("a property that contains itself is sent with '[Circular]' where it repeats; a shared object is kept twice", () => {
+    const shared = { sku: 'a' }
+    const node: Record<string, unknown> = { id: 'n1', items: [shared, shared] }
+    node.self = node
+    const props: Record<string, unknown> = { node, when: new Date(NOW_ISO) }
+    props.root = props
+    expect(run(track('Clicked', props)).ops).toEqual([
+      {
+        op: 'track',
+        event: 'Clicked',
+        props: { node: { id: 'n1', items: [{ sku: 'a' }, { sku: 'a' }], self: '[Circular]' }, when: NOW_ISO, root: '[Circular]' },
+      },
+    ])
+    // The caller's objects are left as they were.
+    expect(node.self).toBe(node)
+    expect(props.root).toBe(props)
+  })
+
   test('a $group_id property passes through unchanged', () => {
     expect(run(track('E', { $group_id: 'g1' })).ops).toEqual([{ op: 'track', event: 'E', props: { $group_id: 'g1' } }])
   })
