@@ -1,4 +1,4 @@
-import { analyticsPage, expect, omit, own, ownSet, test } from './fixtures'
+import { analyticsPage, expect, omit, own, ownSet, test, watch } from './fixtures'
 
 // track(): properties and dates, reserved names, sourceName, increments, the
 // revenue charge, and superProperties (SPEC §5, §8 on Dates and long strings).
@@ -177,20 +177,46 @@ test('Dates never reach the wire as {} and a 300-character string arrives cut to
   expect(inbox.records.flatMap((r) => emptyObjects(r.body))).toEqual([])
 })
 
-test("a property that contains itself (a DOM node with React's keys, say) does not lose the event: the cycle arrives as '[Circular]'", async ({ page, site, inbox }) => {
+test("a property that contains itself (a model with a parent link) does not lose the event: the cycle arrives as '[Circular]'", async ({ page, site, inbox }) => {
   const url = site.page(
     '/track/circular.html',
     analyticsPage(base, `
-      const target = { tag: 'BUTTON' }
-      target.__reactFiber = { stateNode: target, memoizedProps: { id: 'buy' } }
-      analytics.track('Clicked', { target, label: 'Buy' })
+      const cart = { id: 'c1', lines: [] }
+      cart.lines.push({ sku: 'a', cart }, { sku: 'b', cart })
+      analytics.track('Checked Out', { cart, label: 'Buy' })
       analytics.track('Done')
     `),
   )
   await page.goto(url)
   await inbox.until((i) => i.events('Done').length === 1)
-  expect(own(inbox.events('Clicked')[0]!.properties)).toEqual({
-    target: { tag: 'BUTTON', __reactFiber: { stateNode: '[Circular]', memoizedProps: { id: 'buy' } } },
+  expect(own(inbox.events('Checked Out')[0]!.properties)).toEqual({
+    cart: { id: 'c1', lines: [{ sku: 'a', cart: '[Circular]' }, { sku: 'b', cart: '[Circular]' }] },
     label: 'Buy',
   })
+})
+
+test('values mixpanel-browser cannot encode arrive as JSON would send them: BigInt, toJSON(); a runaway graph is refused, said under debug, and the next call goes', async ({ page, site, inbox }) => {
+  const seen = watch(page)
+  const url = site.page(
+    '/track/encode.html',
+    analyticsPage({ ...base, debug: true }, `
+      const day = { toJSON: () => '2024-05-06' }
+      analytics.identify('u1', { seats: 12n, since: day })
+      analytics.track('Encoded', { n: 10n, big: 2n ** 64n, day })
+      // 20 nodes each linked to all the others: billions of paths without a bound.
+      const nodes = Array.from({ length: 20 }, (_, i) => ({ i, links: [] }))
+      for (const node of nodes) node.links.push(...nodes)
+      analytics.track('Graph', { nodes })
+      analytics.track('Done')
+    `),
+  )
+  await page.goto(url)
+  await inbox.until((i) => i.events('Done').length === 1 && i.engage().some((b) => b.$set?.seats !== undefined))
+  expect(own(inbox.events('Encoded')[0]!.properties)).toMatchObject({ n: 10, big: '18446744073709551616', day: '2024-05-06', seats: 12, since: '2024-05-06' })
+  expect(ownSet(inbox.engage().find((b) => b.$set?.seats !== undefined)!.$set)).toEqual({ seats: 12, since: '2024-05-06', id: 'u1' })
+  expect(inbox.events('Graph')).toEqual([])
+  await expect.poll(() => seen.console.filter((line) => line.includes('over 10000 objects')).map((line) => line.split('\n')[0])).toEqual([
+    "log: [mixpanel-device-mode] track call failed RangeError: over 10000 objects in one call's properties: not sent",
+  ])
+  expect(seen.errors).toEqual([])
 })

@@ -106,7 +106,7 @@ export function budgets(sizes) {
   return {
     // Issue #6 asked for 3 kB. Measured: with the debug sentences and the
     // mParticle bridge moved to lazy chunks and the code rewritten for size,
-    // the entry is 4.8 kB of behaviour the specification asks for (see
+    // the entry is 4.9 kB of behaviour the specification asks for (see
     // `--modules`); this budget holds the line against growth.
     wrapper: 5 * KB,
     // Loaded only with `debug: true`, and only on pages with mParticle.

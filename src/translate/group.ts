@@ -1,7 +1,7 @@
 import type { NormalizedSettings } from '../settings'
 import { GROUP_NO_KEY, GROUP_NO_SETTING, GROUP_NO_USER } from '../notes'
 import type { Context, Message, Operation, Properties, Translation } from '../types'
-import { dropped, isEmpty, isoDates, push } from './values'
+import { dropped, isEmpty, jsonValues, push } from './values'
 
 type GroupSettings = Pick<NormalizedSettings, 'groupIdentifierTraits' | 'groupTraitsToSetOnce'>
 
@@ -13,7 +13,7 @@ type GroupSettings = Pick<NormalizedSettings, 'groupIdentifierTraits' | 'groupTr
 export function translateGroup(message: Message, { settings, state }: Context<GroupSettings>): Translation {
   const configured = settings.groupIdentifierTraits
   if (state.userId === null) return dropped(GROUP_NO_USER)
-  const traits: Properties = isoDates({ ...message.traits }, [message.traits])
+  const traits: Properties = jsonValues({ ...message.traits }, message.traits)
   const keys = configured.filter((key) => !isEmpty(traits[key]))
   if (!keys[0]) return configured[0] ? dropped(GROUP_NO_KEY, configured) : dropped(GROUP_NO_SETTING)
   const setOnce: Properties = {}

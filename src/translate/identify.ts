@@ -2,7 +2,7 @@ import type { NormalizedSettings } from '../settings'
 import { IDENTIFY_NO_USER, NO_PEOPLE, type Note } from '../notes'
 import type { Context, Message, Operation, Properties, Translation } from '../types'
 import { isSpecialName, mixpanelTraits, specialName } from './traits'
-import { filled, isoDates, push, text, unionArrays } from './values'
+import { filled, jsonValues, push, text, unionArrays } from './values'
 
 type IdentifySettings = Pick<
   NormalizedSettings,
@@ -17,7 +17,7 @@ export function translateIdentify(message: Message, { settings, state }: Context
   const ops: Operation[] = []
   const notes: Note[] = []
   const userId = text(message.userId)
-  const traits: Properties = isoDates({ ...message.traits }, [message.traits])
+  const traits: Properties = jsonValues({ ...message.traits }, message.traits)
   if (userId) traits.id = userId
   const mp = mixpanelTraits(traits, userId)
   const all = settings.setAllTraitsByDefault

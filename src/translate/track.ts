@@ -1,7 +1,7 @@
 import type { NormalizedSettings } from '../settings'
 import { RENAMED_PROPERTY, RESERVED_PROPERTY, type Note } from '../notes'
 import type { Context, Operation, Properties, Translation } from '../types'
-import { isEmpty, isoDates, listHas, parseAmount, push } from './values'
+import { isEmpty, jsonValues, listHas, parseAmount, push } from './values'
 
 type TrackSettings = Pick<NormalizedSettings, 'people' | 'sourceName' | 'superProperties' | 'eventIncrements' | 'propIncrements'>
 
@@ -37,7 +37,7 @@ export function translateTrack(
     }
   }
   // The caller's object is where a cycle back to it starts.
-  const clean = isoDates(props, [properties as object])
+  const clean = jsonValues(props, properties)
 
   if (settings.people) {
     const time = now.toISOString()

@@ -1,28 +1,43 @@
 import type { Note } from '../notes'
 import type { Operation, Properties, Translation } from '../types'
 
+// Far beyond what Mixpanel keeps (an object property holds at most 8 KB); the
+// bound keeps a runaway graph (a DOM node carrying React's fiber tree) from
+// freezing the page.
+const MAX_OBJECTS = 10000
+
 /**
- * Returns the value with every `Date` (in nested objects and arrays too) as an
- * ISO-8601 string: mixpanel-browser 2.83 sends a `Date` as `{}`. An object
- * that contains itself (a DOM node with React's keys, a model with a parent
- * link) gets `'[Circular]'` where it repeats, as fast-safe-stringify does:
- * mixpanel-browser would recurse until the stack overflows and lose the call.
- * Values without either are returned as they are, so the common case copies nothing.
+ * The value as `JSON.stringify` would see it, ready for mixpanel-browser's own
+ * encoder (which sends a `Date` as `{}`, throws on a BigInt and recurses
+ * forever on a cycle): `toJSON()` applied at every depth (a `Date` becomes its
+ * ISO-8601 string, `null` when invalid; dayjs, Luxon, Temporal … values their
+ * strings), a BigInt a number (its digits beyond 2^53), and an object that
+ * contains itself `'[Circular]'` where it repeats, as fast-safe-stringify
+ * does. `root` is the caller's object the value was copied from. Throws a
+ * RangeError past 10,000 objects. Unchanged values are returned as they are,
+ * so the common case copies nothing.
  */
-export function isoDates<T>(value: T, parents: object[] = []): T {
-  if (value instanceof Date) return (isNaN(+value) ? null : value.toISOString()) as T
-  if (value === null || typeof value !== 'object') return value
-  if (parents.includes(value)) return '[Circular]' as T
-  parents.push(value)
-  let out: any
-  // Object.keys gives an array's indices too.
-  for (const key of Object.keys(value)) {
-    const item = (value as any)[key]
-    const next = isoDates(item, parents)
-    if (next !== item) (out ??= Array.isArray(value) ? value.slice() : { ...value })[key] = next
+export function jsonValues<T>(value: T, root: unknown): T {
+  const parents = [root]
+  let objects = 0
+  const walk = (value: any): unknown => {
+    if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : String(value)
+    if (value === null || typeof value !== 'object') return value
+    if (typeof value.toJSON === 'function') return walk(value.toJSON())
+    if (parents.includes(value)) return '[Circular]'
+    if (++objects > MAX_OBJECTS) throw new RangeError(`over ${MAX_OBJECTS} objects in one call's properties: not sent`)
+    parents.push(value)
+    let out: any
+    // Object.keys gives an array's indices too.
+    for (const key of Object.keys(value)) {
+      const item = value[key]
+      const next = walk(item)
+      if (next !== item) (out ??= Array.isArray(value) ? value.slice() : { ...value })[key] = next
+    }
+    parents.pop()
+    return out ?? value
   }
-  parents.pop()
-  return out ?? value
+  return walk(value) as T
 }
 
 /** Lower-case without separators: `E_mail`, `e-mail` and `Email` all give `email`. */

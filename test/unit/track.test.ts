@@ -110,6 +110,30 @@ describe('track: the event', () => {
     expect(props.root).toBe(props)
   })
 
+  test('BigInts become numbers, or their digits as a string beyond 2^53 (mixpanel-browser cannot encode them)', () => {
+    expect(run(track('E', { seats: 10n, id: 2n ** 64n, list: [-3n] })).ops).toEqual([
+      { op: 'track', event: 'E', props: { seats: 10, id: '18446744073709551616', list: [-3] } },
+    ])
+  })
+
+  test('a value with toJSON() is sent as JSON.stringify would (dayjs, Luxon, Temporal values, ObjectIds)', () => {
+    class Day {
+      constructor(private readonly iso: string) {}
+      toJSON(): string { return this.iso }
+    }
+    const money = { toJSON: () => ({ amount: 5n, at: new Date(NOW_ISO) }) }
+    expect(run(track('E', { day: new Day('2024-05-06'), money, list: [new Day('2024-01-01')] })).ops).toEqual([
+      { op: 'track', event: 'E', props: { day: '2024-05-06', money: { amount: 5, at: NOW_ISO }, list: ['2024-01-01'] } },
+    ])
+  })
+
+  test('properties holding more than 10,000 objects are refused with a RangeError that says why (the runtime logs it and goes on)', () => {
+    const many = Array.from({ length: 10_001 }, (_, i) => ({ i }))
+    expect(() => run(track('E', { many }))).toThrow(new RangeError("over 10000 objects in one call's properties: not sent"))
+    // Exactly 10,000: the properties object, the array and 9,998 items.
+    expect(run(track('E', { many: many.slice(3) })).ops[0]).toMatchObject({ op: 'track', event: 'E' })
+  })
+
   test('a $group_id property passes through unchanged', () => {
     expect(run(track('E', { $group_id: 'g1' })).ops).toEqual([{ op: 'track', event: 'E', props: { $group_id: 'g1' } }])
   })
