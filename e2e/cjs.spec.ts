@@ -34,3 +34,21 @@ test('the CommonJS build works with require(), its debug sentences and mParticle
   expect(calls).toContainEqual(['track', 'Signed Up', { plan: 'pro' }])
   expect(calls).toContainEqual(['people.set', { $mparticle_user_id: '42' }])
 })
+
+// Node cannot load mixpanel-browser's ES-module source that the ESM build
+// imports; the package's `node` export condition gives Node the CJS build.
+test("Node's import() of the package by name gets a working build, named exports included", async () => {
+  const { createAnalytics, mixpanelDestination, version } = (await import('mixpanel-device-mode')) as typeof import('../dist/index.js')
+  expect(typeof mixpanelDestination).toBe('function')
+  expect(version).toMatch(/^\d+\.\d+\.\d+/)
+  const calls: unknown[][] = []
+  const mixpanel = {
+    __loaded: true,
+    get_property: () => undefined,
+    get_distinct_id: () => 'device-1',
+    track: (...args: unknown[]) => void calls.push(['track', ...args]),
+  }
+  const analytics = createAnalytics({ token: 't', mparticle: false }, { mixpanel: mixpanel as never })
+  await analytics.track('Signed Up', { plan: 'pro' })
+  expect(calls).toEqual([['track', 'Signed Up', { plan: 'pro' }]])
+})
