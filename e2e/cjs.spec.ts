@@ -1,21 +1,28 @@
 import { createRequire } from 'node:module'
 import { expect, test } from '@playwright/test'
 
+/** An initialised mixpanel-browser stand-in that records the calls it gets. */
+function standIn(): { calls: unknown[][]; mixpanel: Record<string, unknown> } {
+  const calls: unknown[][] = []
+  const record = (name: string) => (...args: unknown[]) => void calls.push([name, ...args])
+  const mixpanel = {
+    __loaded: true,
+    get_property: () => undefined,
+    get_distinct_id: () => 'device-1',
+    identify: record('identify'),
+    register: record('register'),
+    track: record('track'),
+    people: { set: record('people.set') },
+  }
+  return { calls, mixpanel }
+}
+
 // The CommonJS build (dist/index.cjs) carries the ESM build's lazy chunks
 // inline: require() alone gives a working debug output and mParticle bridge.
 test('the CommonJS build works with require(), its debug sentences and mParticle bridge inline', async () => {
   const require = createRequire(import.meta.url)
   const { createAnalytics } = require('../dist/index.cjs') as typeof import('../dist/index.js')
-  const calls: unknown[][] = []
-  const mixpanel = {
-    __loaded: true,
-    get_property: () => undefined,
-    get_distinct_id: () => 'device-1',
-    identify: (...args: unknown[]) => void calls.push(['identify', ...args]),
-    register: (...args: unknown[]) => void calls.push(['register', ...args]),
-    track: (...args: unknown[]) => void calls.push(['track', ...args]),
-    people: { set: (...args: unknown[]) => void calls.push(['people.set', ...args]) },
-  }
+  const { calls, mixpanel } = standIn()
   const mParticle = { ready: (f: () => void) => f(), Identity: { getCurrentUser: () => ({ getMPID: () => '42' }) } }
   const logged: unknown[][] = []
   const log = console.log
@@ -41,13 +48,7 @@ test("Node's import() of the package by name gets a working build, named exports
   const { createAnalytics, mixpanelDestination, version } = (await import('mixpanel-device-mode')) as typeof import('../dist/index.js')
   expect(typeof mixpanelDestination).toBe('function')
   expect(version).toMatch(/^\d+\.\d+\.\d+/)
-  const calls: unknown[][] = []
-  const mixpanel = {
-    __loaded: true,
-    get_property: () => undefined,
-    get_distinct_id: () => 'device-1',
-    track: (...args: unknown[]) => void calls.push(['track', ...args]),
-  }
+  const { calls, mixpanel } = standIn()
   const analytics = createAnalytics({ token: 't', mparticle: false }, { mixpanel: mixpanel as never })
   await analytics.track('Signed Up', { plan: 'pro' })
   expect(calls).toEqual([['track', 'Signed Up', { plan: 'pro' }]])
