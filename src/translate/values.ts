@@ -21,9 +21,10 @@ export function jsonValues<T>(value: T, root: unknown): T {
   const parents = [root]
   let objects = 0
   const walk = (value: any): unknown => {
+    // Once per value, as JSON.stringify does: a toJSON() returning `this` ends.
+    if (typeof value?.toJSON === 'function') value = value.toJSON()
     if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : String(value)
     if (value === null || typeof value !== 'object') return value
-    if (typeof value.toJSON === 'function') return walk(value.toJSON())
     if (parents.includes(value)) return '[Circular]'
     if (++objects > MAX_OBJECTS) throw new RangeError(`over ${MAX_OBJECTS} objects in one call's properties: not sent`)
     parents.push(value)

@@ -125,6 +125,9 @@ describe('track: the event', () => {
     expect(run(track('E', { day: new Day('2024-05-06'), money, list: [new Day('2024-01-01')] })).ops).toEqual([
       { op: 'track', event: 'E', props: { day: '2024-05-06', money: { amount: 5, at: NOW_ISO }, list: ['2024-01-01'] } },
     ])
+    // Applied once per value, as JSON.stringify does: a toJSON() returning its own object does not loop.
+    const model = { id: 7, toJSON(): unknown { return this } }
+    expect(run(track('E', { model })).ops).toEqual([{ op: 'track', event: 'E', props: { model } }])
   })
 
   test('properties holding more than 10,000 objects are refused with a RangeError that says why (the runtime logs it and goes on)', () => {
