@@ -24,6 +24,20 @@ export const FILES = {
 
 export const gzipSize = (code) => gzipSync(typeof code === 'string' ? Buffer.from(code) : code, { level: 9 }).length
 
+/** Rollup of `createAnalytics` alone from `path` (tree-shaken), mixpanel-browser external. */
+function bundleCreateAnalytics(path, plugin) {
+  const entry = '\0size-entry'
+  return rollup({
+    input: entry,
+    external: (id) => id === 'mixpanel-browser' || id.startsWith('mixpanel-browser/'),
+    plugins: [
+      { name: 'size-entry', resolveId: (id) => (id === entry ? id : null), load: (id) => (id === entry ? `export { createAnalytics } from ${JSON.stringify(at(path))}` : null) },
+      plugin,
+    ],
+    onwarn: () => {},
+  })
+}
+
 /**
  * What `import { createAnalytics } from 'mixpanel-device-mode'` adds to an
  * app's bundle besides mixpanel-browser: the ESM entry tree-shaken to that one
@@ -32,16 +46,7 @@ export const gzipSize = (code) => gzipSync(typeof code === 'string' ? Buffer.fro
  * sentences with `debug: true`), by name.
  */
 export async function wrapperCode() {
-  const entry = '\0size-entry'
-  const bundle = await rollup({
-    input: entry,
-    external: (id) => id === 'mixpanel-browser' || id.startsWith('mixpanel-browser/'),
-    plugins: [
-      { name: 'size-entry', resolveId: (id) => (id === entry ? id : null), load: (id) => (id === entry ? `export { createAnalytics } from ${JSON.stringify(at(FILES.esm))}` : null) },
-      nodeResolve({ browser: true }),
-    ],
-    onwarn: () => {},
-  })
+  const bundle = await bundleCreateAnalytics(FILES.esm, nodeResolve({ browser: true }))
   const { output } = await bundle.generate({ format: 'es', chunkFileNames: '[name].js' })
   await bundle.close()
   const min = async (code) => (await minify(code, { module: true, ecma: 2020, compress: { passes: 2 }, format: { comments: false } })).code
@@ -62,16 +67,7 @@ export async function wrapperCode() {
  */
 export async function moduleBreakdown() {
   const { default: typescript } = await import('@rollup/plugin-typescript')
-  const entry = '\0size-modules'
-  const bundle = await rollup({
-    input: entry,
-    external: (id) => id === 'mixpanel-browser' || id.startsWith('mixpanel-browser/'),
-    plugins: [
-      { name: 'size-modules', resolveId: (id) => (id === entry ? id : null), load: (id) => (id === entry ? `export { createAnalytics } from ${JSON.stringify(at('src/index.ts'))}` : null) },
-      typescript({ tsconfig: at('tsconfig.json'), declaration: false, outDir: at('dist'), noEmitOnError: false }),
-    ],
-    onwarn: () => {},
-  })
+  const bundle = await bundleCreateAnalytics('src/index.ts', typescript({ tsconfig: at('tsconfig.json'), declaration: false, outDir: at('dist'), noEmitOnError: false }))
   const { output } = await bundle.generate({ format: 'es' })
   await bundle.close()
   const rows = []
