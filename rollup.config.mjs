@@ -2,6 +2,7 @@ import commonjs from '@rollup/plugin-commonjs'
 import { nodeResolve } from '@rollup/plugin-node-resolve'
 import terser from '@rollup/plugin-terser'
 import typescript from '@rollup/plugin-typescript'
+import { dualDeclarations } from './scripts/dts.mjs'
 
 const CORE_ESM = 'mixpanel-browser/src/loaders/loader-module-core'
 // Node's require() cannot load the ESM source entry: CJS users get the CJS core.
@@ -83,7 +84,8 @@ export default [
   {
     input: 'src/index.ts',
     external: (id) => id === 'mixpanel-browser' || id.startsWith('mixpanel-browser/'),
-    plugins: [typescript({ tsconfig: './tsconfig.json', declaration: true, declarationDir: 'dist', outDir: 'dist' })],
+    // dualDeclarations: types for import and require under every moduleResolution (scripts/dts.mjs).
+    plugins: [typescript({ tsconfig: './tsconfig.json', declaration: true, declarationDir: 'dist', outDir: 'dist' }), dualDeclarations()],
     output: [
       // Debug sentences and the mParticle bridge are chunks loaded only when used.
       { dir: 'dist', format: 'es', entryFileNames: 'index.js', chunkFileNames: 'chunks/[name].js' },
