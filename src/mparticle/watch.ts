@@ -1,27 +1,15 @@
 /**
  * Runs `then` once the mParticle Web SDK is on the page: at once when it is
- * (`given`, or `window.mParticle`), else when the page (the SDK or its
- * snippet) assigns `window.mParticle`, a microtask later so that the snippet
- * has filled its stub. Until then `window.mParticle` is an accessor that
- * turns back into a plain property on assignment. Never throws.
+ * (`given`, or `window.mParticle`), else when a later check finds
+ * `window.mParticle` (the SDK or its snippet's stub). Checked, not trapped:
+ * defining `window.mParticle` ourselves would make `'mParticle' in window`
+ * true on pages without mParticle, which other scripts test. Checks come
+ * often at first (the snippet usually follows within the page's load), then
+ * once a second; a check is one property read. Never throws.
  */
-export function whenMParticle(given: unknown, then: () => void): void {
-  const root = globalThis as { mParticle?: unknown }
-  if (given ?? root.mParticle) return then()
-  const before = Object.getOwnPropertyDescriptor(root, 'mParticle')
-  try {
-    Object.defineProperty(root, 'mParticle', {
-      configurable: true,
-      enumerable: true,
-      get: () => before?.get?.call(root),
-      set(value: unknown) {
-        // Another watcher (a second integration on the page) hears it too.
-        before?.set?.call(root, value)
-        Object.defineProperty(root, 'mParticle', { value, writable: true, configurable: true, enumerable: true })
-        void Promise.resolve().then(then)
-      },
-    })
-  } catch {
-    // A page that froze window.mParticle: no bridge.
-  }
+export function whenMParticle(given: unknown, then: () => void, delay = 50): void {
+  if (given ?? (globalThis as { mParticle?: unknown }).mParticle) return then()
+  const timer: unknown = setTimeout(() => whenMParticle(given, then, Math.min(delay * 2, 1000)), delay)
+  // Under Node (tests, server rendering) the wait must not keep the process alive.
+  ;(timer as { unref?: () => void }).unref?.()
 }

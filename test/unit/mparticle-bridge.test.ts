@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createAnalytics } from '../../src/facade'
 import type { MixpanelLike } from '../../src/mixpanel/types'
 import { startBridge, type BridgeHost } from '../../src/mparticle/bridge'
@@ -63,6 +63,8 @@ const call = (identity: unknown, name: string, callback?: (result: unknown) => v
 const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0))
 
 afterEach(() => {
+  vi.clearAllTimers()
+  vi.useRealTimers()
   delete root.mParticle
 })
 
@@ -145,18 +147,23 @@ describe('startBridge', () => {
     expect(fromDeps.performed).toEqual([set('999')])
   })
 
-  it('waits for window.mParticle to be assigned, then runs once the assigning code has finished', async () => {
+  it('waits for window.mParticle to appear without defining it, then attaches to it', () => {
+    vi.useFakeTimers()
     const h = host()
     whenMParticle(undefined, () => void startBridge(h))
-    expect(root.mParticle).toBeUndefined()
+    // Nothing defined on the page: `'mParticle' in window` stays false for other scripts.
+    expect('mParticle' in root).toBe(false)
+    vi.advanceTimersByTime(5000)
+    expect(h.performed).toEqual([])
     // Like the snippet: assign an empty object, then fill it in the same task.
     const sdk = fakeSdk('111')
     root.mParticle = {}
     Object.assign(root.mParticle as object, sdk.manager)
     expect(h.performed).toEqual([])
-    await tick()
+    // Checked once a second at most, once found no more.
+    vi.advanceTimersByTime(1000)
     expect(h.performed).toEqual([set('111')])
-    // Back to a plain property holding the page's value.
+    expect(vi.getTimerCount()).toBe(0)
     expect(Object.getOwnPropertyDescriptor(root, 'mParticle')).toEqual({ value: root.mParticle, writable: true, enumerable: true, configurable: true })
     sdk.state.next = '222'
     call(sdk.instance.Identity, 'login')
@@ -171,13 +178,14 @@ describe('startBridge', () => {
     expect(runs).toBe(2)
   })
 
-  it('lets two integrations wait for window.mParticle at the same time', async () => {
+  it('lets two integrations wait for window.mParticle at the same time', () => {
+    vi.useFakeTimers()
     const first = host()
     const second = host()
     whenMParticle(undefined, () => void startBridge(first))
     whenMParticle(undefined, () => void startBridge(second))
     root.mParticle = fakeSdk('111').manager
-    await tick()
+    vi.advanceTimersByTime(1000)
     expect(first.performed).toEqual([set('111')])
     expect(second.performed).toEqual([set('111')])
   })
@@ -219,12 +227,11 @@ describe('startBridge', () => {
       expect(() => startBridge(h, sdk)).not.toThrow()
       expect(h.performed).toEqual([])
     }
+    vi.useFakeTimers()
     const h = host()
     whenMParticle(undefined, () => void startBridge(h))
-    expect(() => {
-      root.mParticle = { getInstance: throwing }
-    }).not.toThrow()
-    await tick()
+    root.mParticle = { getInstance: throwing }
+    expect(() => vi.advanceTimersByTime(1000)).not.toThrow()
     expect(h.performed).toEqual([])
     expect(h.logged).toEqual([new Error('half-built')])
   })
