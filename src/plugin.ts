@@ -87,8 +87,9 @@ export function mixpanelDestination(settings: Settings, deps: Deps = {}): Mixpan
     version,
     isLoaded: () => loaded,
     async load(_ctx, analytics) {
-      if (runtime) return
-      const current = (runtime = createRuntime(normalized, deps))
+      if (loaded) return
+      // After unload(), a second load() attaches again to the same mixpanel-browser instance.
+      const current = (runtime ??= createRuntime(normalized, deps))
       const onReset = (): void => void current.perform('reset', [{ op: 'reset' }])
       try {
         if (typeof analytics?.on === 'function') {
