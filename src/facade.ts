@@ -2,6 +2,7 @@ import type { MixpanelLike } from './mixpanel/types'
 import { createRuntime, mixpanelOff, type Deps, type Runtime } from './runtime'
 import { CALL_FAILED, CALLBACK_THREW, SKIPPED } from './notes'
 import { normalizeSettings, type Settings } from './settings'
+import { isObject } from './translate/values'
 import type { Message, PageContext, Properties } from './types'
 
 export type Callback = () => void
@@ -17,6 +18,12 @@ export interface CallOptions {
 
 type Arg = string | number | Properties | CallOptions | Callback | null | undefined
 
+/** Options of `optOut()`. */
+export interface OptOutOptions {
+  /** Also delete the user's Mixpanel profile and its charges (an erasure request). @default false */
+  deleteUser?: boolean
+}
+
 /** The analytics.js-style API returned by `createAnalytics()`. Every call resolves, never rejects. */
 export interface Analytics {
   page(category?: Arg, name?: Arg, properties?: Arg, options?: Arg, callback?: Callback): Promise<void>
@@ -29,16 +36,18 @@ export interface Analytics {
   reset(): Promise<void>
   /** Resolves (and calls back) once mixpanel-browser has started. */
   ready(callback?: Callback): Promise<void>
+  /** Opts back in to tracking (mixpanel `opt_in_tracking`). */
   optIn(): Promise<void>
-  optOut(): Promise<void>
+  /**
+   * Stops all tracking and clears mixpanel-browser's stored data; deletes
+   * nothing in Mixpanel unless `{ deleteUser: true }` (an erasure request).
+   */
+  optOut(options?: OptOutOptions): Promise<void>
   /** The identified user: `id()` is null for an anonymous visitor; `traits()` those given on this page. */
   user(): { id(): string | null; traits(): Properties }
   /** The mixpanel-browser instance once loaded. */
   readonly mixpanel: MixpanelLike | undefined
 }
-
-const isObject = (value: unknown): value is Properties =>
-  value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date)
 
 /** A non-empty string, or a finite number as a string, else null. */
 const asId = (value: unknown): string | null =>
@@ -74,6 +83,15 @@ export function toMessage(type: Message['type'], raw: Arg[]): { message: Message
   // page('Name') and page('Name', properties) name the page.
   if (type === 'page' && message.name === null) (message.name = message.category), (message.category = null)
   return { message: message as unknown as Message, options: isObject(args[0]) ? args[0] : undefined }
+}
+
+/** Whether `optOut()`'s options ask for the profile's deletion (a hostile object is a no). */
+function asksDeletion(options: unknown): boolean {
+  try {
+    return Object(options).deleteUser === true
+  } catch {
+    return false
+  }
 }
 
 /**
@@ -141,8 +159,9 @@ export function facadeFor(runtime: Runtime): Analytics {
       return runtime.perform('reset', [{ op: 'reset' }])
     },
     ready: (callback?: Callback) => finish(Promise.resolve(), callback),
-    optIn: () => runtime.use('optIn', (mp) => mp.opt_in_tracking()),
-    optOut: () => runtime.use('optOut', (mp) => mp.opt_out_tracking()),
+    optIn: () => runtime.perform('optIn', [{ op: 'opt_in' }]),
+    // Deletes nothing unless asked: a consent banner's "reject" is not an erasure request.
+    optOut: (options?: OptOutOptions) => runtime.perform('optOut', [{ op: 'opt_out', deleteUser: asksDeletion(options) }]),
     user: () => ({
       id: () => {
         try {

@@ -10,7 +10,7 @@ const off = (setting: string): string => `\`${setting}\` is off`
 const MESSAGES: Text[] = [
   /* TRACK_NO_EVENT */ () => 'track call ignored: the event name must be a non-empty string',
   /* RESERVED_PROPERTY */ (event, key) => `track "${event}": removed the reserved property \`${key}\``,
-  /* RENAMED_PROPERTY */ (event, from, to) => `track "${event}": renamed \`${from}\` to \`${to}\``,
+  /* RENAMED_PROPERTY */ (call, from, to) => `${call}: renamed \`${from}\` to \`${to}\``,
   /* PAGE_NOT_NAMED */ (type, categorized, named) =>
     `${type} call not sent: \`consolidatedPageCalls\` and \`trackAllPages\` are off, ` +
     `${categorized ? 'it has no category' : off('trackCategorizedPages')} and ${named ? 'it has no name' : off('trackNamedPages')}`,
@@ -30,6 +30,8 @@ const MESSAGES: Text[] = [
   /* SKIPPED */ (type) => `${type} call skipped: integrations.Mixpanel is false`,
   /* BRIDGE_FAILED */ () => 'mParticle bridge failed',
   /* LISTEN_FAILED */ () => 'could not listen to analytics.reset() and analytics.alias()',
+  /* GROUP_NO_ID */ () => 'group call ignored: it has no groupId (the Segment spec requires one)',
+  /* NOT_BROWSER */ () => 'nothing is sent: mixpanel-device-mode sends only from a browser (here there is no document)',
 ]
 
 /** The sentence for a note (debug output). */

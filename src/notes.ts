@@ -25,3 +25,5 @@ export const CALLBACK_THREW = 16
 export const SKIPPED = 17
 export const BRIDGE_FAILED = 18
 export const LISTEN_FAILED = 19
+export const GROUP_NO_ID = 20
+export const NOT_BROWSER = 21

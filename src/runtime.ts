@@ -4,10 +4,11 @@ import { startMixpanel } from './mixpanel/load'
 import type { MixpanelLike } from './mixpanel/types'
 import type { Bridge } from './mparticle/bridge'
 import { whenMParticle } from './mparticle/watch'
-import { BRIDGE_FAILED, CALL_FAILED, MIXPANEL_FAILED, NOT_RUNNING, REIDENTIFY_FAILED } from './notes'
+import { BRIDGE_FAILED, CALL_FAILED, MIXPANEL_FAILED, NOT_BROWSER, NOT_RUNNING, REIDENTIFY_FAILED } from './notes'
 import type { NormalizedSettings } from './settings'
 import { translate } from './translate/index'
-import { text } from './translate/values'
+import { startOperations } from './translate/start'
+import { nonEmptyString } from './translate/values'
 import type { Message, Operation, State } from './types'
 
 /** Whether an `integrations` object (analytics.js options, Segment events) turns Mixpanel off for a call. */
@@ -52,16 +53,16 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
   // Read lazily: mixpanel-browser re-reads its cookie on every get_property.
   const state: State = {
     get userId() {
-      return text(mixpanel?.get_property('$user_id'))
+      return nonEmptyString(mixpanel?.get_property('$user_id'))
     },
     get distinctId() {
-      return text(mixpanel?.get_distinct_id())
+      return nonEmptyString(mixpanel?.get_distinct_id())
     },
     superProperty: (name) => mixpanel?.get_property(name),
   }
 
   function use(label: string, task: (mp: MixpanelLike) => void): Promise<void> {
-    if (!mixpanel) log.debug([NOT_RUNNING, label])
+    if (!mixpanel) browser && log.debug([NOT_RUNNING, label])
     else {
       try {
         task(mixpanel)
@@ -97,12 +98,15 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
       }
     })
 
-  try {
+  // ---- contract: server rendering (no document, no mixpanel given): one
+  // sentence under `debug`, no attempt, no stack (docs/behaviour.md, "Server rendering").
+  const browser = deps.mixpanel || typeof document == 'object'
+  if (!browser) log.debug([NOT_BROWSER])
+  else try {
     mixpanel = startMixpanel(settings, deps.mixpanel)
-    // mixpanel-browser sends queued People updates only after identify() ran on
-    // this page, so a known user is re-identified (no new $identify: same id).
-    const known = state.userId
-    if (known) mixpanel.identify(known)
+    // ---- contract: start-up operations (translate/start.ts): the known user
+    // re-identified, stored `length`/`bucket` repaired, People queues dropped without `people`.
+    applyAll('start', mixpanel, startOperations(state, settings.people))
   } catch (error) {
     if (mixpanel) log.debug([REIDENTIFY_FAILED], error)
     // Said even without `debug`: nothing will reach Mixpanel.
@@ -110,7 +114,7 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
   }
   // `people: false` means no profile writes at all, the MPID's included. The
   // bridge's code loads only on pages where mParticle shows up.
-  if (settings.mparticle && settings.people) {
+  if (browser && settings.mparticle && settings.people) {
     const failed = (error: unknown): void => log.debug([BRIDGE_FAILED], error)
     whenMParticle(deps.mParticle, () =>
       import('./mparticle/bridge').then((m) => (bridge = m.startBridge({ perform, failed }, deps.mParticle)), failed),

@@ -1,3 +1,6 @@
+import { PREFIX } from './debug'
+import { isObject } from './translate/values'
+
 /**
  * Settings of the integration. The names are those of Segment's Mixpanel
  * destination, so a settings object copied from Segment works as it is.
@@ -65,6 +68,12 @@ export interface Settings {
   nameTag?: unknown
   /** Accepted and ignored: a Segment setting with no effect in device mode. */
   pageview?: unknown
+  /** Accepted and ignored: carried by settings objects copied from Segment's CDN. */
+  versionSettings?: unknown
+  /** Accepted and ignored: carried by settings objects copied from Segment's CDN. */
+  bundlingStatus?: unknown
+  /** Accepted and ignored: carried by settings objects copied from Segment's CDN. */
+  type?: unknown
 }
 
 /** Settings after defaults and validation: what the rest of the code trusts. */
@@ -96,28 +105,52 @@ export interface NormalizedSettings {
   mixpanelConfig: Record<string, unknown>
 }
 
-// Each setting's kind (what it must be, as the error says it, or its allowed
-// values) and default. No prototype: `constructor` must not pass for a setting.
+// Each setting's kind and default. A kind is what the value must be (as the
+// error says it) or its allowed values; `IGNORED` marks keys Segment's own
+// settings objects carry that mean nothing in device mode, accepted so such an
+// object works as it is (docs/behaviour.md, "Settings copied from Segment").
 const BOOLEAN = 'a boolean'
 const STRING = 'a string'
 const LIST = 'an array of strings'
 const OBJECT = 'an object'
 const IGNORED = ''
-type Kind = string | readonly string[]
-const SCHEMA: Record<string, [Kind, unknown]> = Object.create(null)
-const add = (kind: Kind, value: unknown, names: string): void => {
-  for (const name of names.split(' ')) SCHEMA[name] = [kind, value]
+type Kind = typeof BOOLEAN | typeof STRING | typeof LIST | typeof OBJECT | typeof IGNORED | readonly string[]
+
+// Typed by `Settings`: a setting without a rule, or a rule for no setting, does not compile.
+const SCHEMA: { readonly [K in keyof Settings]-?: readonly [Kind, unknown?] } = {
+  token: [STRING],
+  people: [BOOLEAN, true],
+  setAllTraitsByDefault: [BOOLEAN, true],
+  superProperties: [LIST],
+  peopleProperties: [LIST],
+  legacySuperProperties: [BOOLEAN, false],
+  eventIncrements: [LIST],
+  propIncrements: [LIST],
+  groupIdentifierTraits: [LIST],
+  groupTraitsToSetOnce: [LIST],
+  consolidatedPageCalls: [BOOLEAN, true],
+  trackAllPages: [BOOLEAN, false],
+  trackCategorizedPages: [BOOLEAN, false],
+  trackNamedPages: [BOOLEAN, false],
+  sourceName: [STRING, ''],
+  crossSubdomainCookie: [BOOLEAN, true],
+  secureCookie: [BOOLEAN, false],
+  persistence: [['cookie', 'localStorage', 'none'], 'cookie'],
+  cookieName: [STRING, ''],
+  enableEuropeanUnionEndpoint: [BOOLEAN, false],
+  dataResidency: [['us', 'eu', 'in'], 'us'],
+  apiHost: [STRING],
+  optOutByDefault: [BOOLEAN, false],
+  mparticle: [BOOLEAN, true],
+  debug: [BOOLEAN, false],
+  mixpanelConfig: [OBJECT],
+  apiSecret: [IGNORED],
+  nameTag: [IGNORED],
+  pageview: [IGNORED],
+  versionSettings: [IGNORED],
+  bundlingStatus: [IGNORED],
+  type: [IGNORED],
 }
-add(STRING, undefined, 'token apiHost')
-add(OBJECT, undefined, 'mixpanelConfig')
-add(BOOLEAN, true, 'people setAllTraitsByDefault consolidatedPageCalls crossSubdomainCookie mparticle')
-add(BOOLEAN, false, 'legacySuperProperties trackAllPages trackCategorizedPages trackNamedPages secureCookie enableEuropeanUnionEndpoint optOutByDefault debug')
-add(LIST, [], 'superProperties peopleProperties eventIncrements propIncrements groupIdentifierTraits groupTraitsToSetOnce')
-add(STRING, '', 'sourceName cookieName')
-add(['cookie', 'localStorage', 'none'], 'cookie', 'persistence')
-add(['us', 'eu', 'in'], 'us', 'dataResidency')
-// Keys Segment's settings objects carry that mean nothing in device mode.
-add(IGNORED, undefined, 'apiSecret nameTag pageview')
 
 /** The error thrown by `createAnalytics()` for a bad settings object. */
 export class SettingsError extends Error {
@@ -132,12 +165,13 @@ const fail = (message: string): never => {
 }
 
 const describe = (value: unknown): string =>
-  value === null ? 'null'
+  value === null || value === undefined ? String(value)
   : Array.isArray(value) ? 'an array'
   : typeof value === 'string' ? `the string ${JSON.stringify(value)}`
-  : `a ${typeof value}`
+  : `${/^[aeiou]/.test(typeof value) ? 'an' : 'a'} ${typeof value}`
 
-const isObject = (value: unknown): boolean => typeof value === 'object' && value !== null && !Array.isArray(value)
+// Characters that end or split a cookie's name; a token is part of the cookie name too.
+const COOKIE_UNSAFE = /[\s;,=\x00-\x1f\x7f]/
 
 /**
  * Applies defaults and validates every setting eagerly, so a mistake shows at
@@ -147,10 +181,9 @@ const isObject = (value: unknown): boolean => typeof value === 'object' && value
 export function normalizeSettings(input: Settings): NormalizedSettings {
   if (!isObject(input)) fail(`settings must be an object with at least \`token\`, got ${describe(input)}`)
   const raw = input as unknown as Record<string, unknown>
-  for (const key in raw) if (!SCHEMA[key]) fail(`unknown setting \`${key}\``)
-  const out: Record<string, any> = {}
-  for (const name in SCHEMA) {
-    const [kind, fallback] = SCHEMA[name]!
+  for (const key in raw) if (!Object.prototype.hasOwnProperty.call(SCHEMA, key)) fail(`unknown setting \`${key}\``)
+  const out: Record<string, unknown> = {}
+  for (const [name, [kind, fallback]] of Object.entries(SCHEMA)) {
     const value = raw[name]
     if (kind === IGNORED) continue
     if (value === undefined) {
@@ -165,13 +198,32 @@ export function normalizeSettings(input: Settings): NormalizedSettings {
     if (!ok) fail(`setting \`${name}\` must be ${typeof kind === 'object' ? `one of '${kind.join("', '")}'` : kind}, got ${describe(value)}`)
     out[name] = kind === LIST ? [...(value as string[])] : value
   }
-  if (!out.token?.trim()) fail('setting `token` is required: the Mixpanel project token')
-  if (out.apiHost !== undefined && !/^https?:\/\/[^/]/.test(out.apiHost)) {
-    fail(`setting \`apiHost\` must be an http(s) URL such as 'https://mp.example.com', got ${describe(out.apiHost)}`)
+  const settings = out as unknown as NormalizedSettings
+  const token = (settings.token = settings.token?.trim())
+  if (!token) fail('setting `token` is required: the Mixpanel project token')
+  // Both end up in the cookie's name.
+  for (const name of ['token', 'cookieName'] as const) {
+    const value = settings[name]
+    if (COOKIE_UNSAFE.test(value)) fail(`setting \`${name}\` must not contain spaces, control characters or ;,=, got ${describe(value)}`)
   }
-  out.apiHost = out.apiHost?.replace(/\/+$/, '')
-  out.mixpanelConfig = { ...out.mixpanelConfig }
-  if (out.enableEuropeanUnionEndpoint && raw.dataResidency === undefined) out.dataResidency = 'eu'
+  const { apiHost, mixpanelConfig } = settings
+  if (apiHost !== undefined && !/^https?:\/\/[^/]/.test(apiHost)) {
+    fail(`setting \`apiHost\` must be an http(s) URL such as 'https://mp.example.com', got ${describe(apiHost)}`)
+  }
+  settings.apiHost = apiHost?.replace(/\/+$/, '')
+  settings.mixpanelConfig = { ...mixpanelConfig }
+  // mixpanel-browser calls `loaded` inside init(): one that throws would leave it half started.
+  const loaded = mixpanelConfig?.loaded
+  if (typeof loaded === 'function') {
+    settings.mixpanelConfig.loaded = (instance: unknown) => {
+      try {
+        loaded(instance)
+      } catch (error) {
+        console.error(PREFIX, '`mixpanelConfig.loaded` threw', error)
+      }
+    }
+  }
+  if (out.enableEuropeanUnionEndpoint && raw.dataResidency === undefined) settings.dataResidency = 'eu'
   delete out.enableEuropeanUnionEndpoint
-  return out as NormalizedSettings
+  return settings
 }

@@ -33,7 +33,6 @@ export type Operation =
   | { op: 'identify'; id: string }
   | { op: 'register'; props: Properties }
   | { op: 'people.set'; props: Properties }
-  | { op: 'people.set_once'; props: Properties }
   | { op: 'people.union'; props: Record<string, unknown[]> }
   | { op: 'people.increment'; props: Record<string, number> }
   | { op: 'people.append'; props: Properties }
@@ -43,6 +42,10 @@ export type Operation =
   | { op: 'group.set_once'; key: string; id: string; props: Properties }
   | { op: 'alias'; alias: string; original?: string }
   | { op: 'reset' }
+  | { op: 'unregister'; name: string }
+  | { op: 'opt_in' }
+  /** `deleteUser`: also delete the profile (an erasure request), see docs/behaviour.md "Consent". */
+  | { op: 'opt_out'; deleteUser: boolean }
 
 /** What translation may know about the current user, read from mixpanel-browser. */
 export interface State {
@@ -55,7 +58,7 @@ export interface State {
 }
 
 /** Everything a translation needs besides the message. */
-export interface Context<S> {
+export interface TranslationContext<S> {
   settings: S
   state: State
   /** The current time, for `Last <event>` and `$transactions`. */

@@ -34,6 +34,10 @@ function perform(mp: MixpanelLike, o: Operation): void {
       if (o.original === undefined) mp.alias(o.alias)
       else mp.alias(o.alias, o.original)
       return
-    case 'reset': mp.reset()
+    case 'reset': mp.reset(); return
+    case 'unregister': mp.unregister(o.name); return
+    case 'opt_in': mp.opt_in_tracking(); return
+    // mixpanel-browser deletes the profile unless told not to.
+    case 'opt_out': mp.opt_out_tracking({ delete_user: o.deleteUser })
   }
 }

@@ -22,5 +22,20 @@ export function startMixpanel(settings: NormalizedSettings, given: MixpanelLike 
     given.init(settings.token, config)
   }
   if (!instance?.__loaded) throw new Error(`mixpanel-browser${given ? ' given in `deps.mixpanel`' : ''} did not initialise`)
+  if (settings.optOutByDefault) forgetTabId(settings.token)
   return instance
+}
+
+// ---- contract: with `optOutByDefault` nothing but the opt-out state is stored
+// before consent (docs/behaviour.md, "Consent"). init() writes a tab id to
+// sessionStorage, which only session recording uses (left out here); it is
+// removed at once, in the same task.
+function forgetTabId(token: string): void {
+  try {
+    for (const key of Object.keys(sessionStorage)) {
+      if (/^mp_(gen_new_)?tab_id_/.test(key) && key.endsWith('_' + token)) sessionStorage.removeItem(key)
+    }
+  } catch {
+    // No sessionStorage: nothing was written.
+  }
 }

@@ -13,12 +13,11 @@ export interface MixpanelLike {
   get_group(key: string, id: string): { set(props: Properties): unknown; set_once(props: Properties): unknown }
   get_distinct_id(): string
   get_property(name: string): unknown
+  unregister(name: string): unknown
   opt_in_tracking(): unknown
-  opt_out_tracking(): unknown
-  has_opted_out_tracking(): boolean
+  opt_out_tracking(options: { delete_user: boolean }): unknown
   people: {
     set(props: Properties): unknown
-    set_once(props: Properties): unknown
     union(props: Properties): unknown
     increment(props: Record<string, number>): unknown
     append(props: Properties): unknown

@@ -19,7 +19,7 @@ export interface Bridge {
 
 /**
  * Keeps the Mixpanel People property `$mparticle_user_id` equal to the
- * mParticle MPID (SPEC §9). It checks the MPID at once, when the SDK is ready
+ * mParticle MPID (docs/mparticle.md). It checks the MPID at once, when the SDK is ready
  * (`mParticle.ready`) and after every identity answer (callbacks chained into
  * `Identity.identify/login/logout/modify`), and sends it once per new value.
  * Loaded by the runtime once the SDK is on the page (`whenMParticle`). Never throws.

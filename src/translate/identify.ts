@@ -1,8 +1,8 @@
 import type { NormalizedSettings } from '../settings'
 import { IDENTIFY_NO_USER, NO_PEOPLE, type Note } from '../notes'
-import type { Context, Message, Operation, Properties, Translation } from '../types'
+import type { TranslationContext, Message, Operation, Properties, Translation } from '../types'
 import { isSpecialName, mixpanelTraits, specialName } from './traits'
-import { filled, jsonValues, push, text, unionArrays } from './values'
+import { addOperation, hasKeys, jsonValues, nonEmptyString, renameReserved, sentName, unionArrays } from './values'
 
 type IdentifySettings = Pick<
   NormalizedSettings,
@@ -13,33 +13,39 @@ type IdentifySettings = Pick<
  * identify → `identify` (only when the id changes), one `register` for the
  * super properties and the name tag, one `people.set` and one `people.union`.
  */
-export function translateIdentify(message: Message, { settings, state }: Context<IdentifySettings>): Translation {
+export function translateIdentify(message: Message, { settings, state }: TranslationContext<IdentifySettings>): Translation {
   const ops: Operation[] = []
   const notes: Note[] = []
-  const userId = text(message.userId)
-  const traits: Properties = jsonValues({ ...message.traits }, message.traits)
+  const userId = nonEmptyString(message.userId)
+  // `length` and `bucket` are renamed before they can become super or profile properties.
+  const traits = renameReserved(jsonValues({ ...message.traits }, message.traits), notes, 'identify')
   if (userId) traits.id = userId
-  const mp = mixpanelTraits(traits, userId)
+  const profileTraits = mixpanelTraits(traits, userId)
   const all = settings.setAllTraitsByDefault
 
-  // The load-time re-identify already ran for this id on this page (SPEC §4.8).
-  if (userId && userId !== state.distinctId) ops.push({ op: 'identify', id: userId })
+  // The same user as mixpanel-browser's identified one (its distinct id, or its
+  // `$user_id`, which stays beside the device id after an alias) or alias sends
+  // no new `$identify`: at most one per user and device. The start-up
+  // re-identify already flushed the queued People updates on this page
+  // (docs/behaviour.md, "identify").
+  const known = [state.distinctId, state.userId, state.superProperty('__alias')]
+  if (userId && !known.includes(userId)) ops.push({ op: 'identify', id: userId })
 
-  const supers = pick(settings.legacySuperProperties ? mp : traits, all || listed(settings.superProperties))
+  const supers = pick(settings.legacySuperProperties ? profileTraits : traits, all || listed(settings.superProperties))
   for (const key in supers) {
     const value = supers[key]
     // An empty array clears, as it does on the profile.
     if (Array.isArray(value) && value.length) supers[key] = unionArrays(state.superProperty(key), value)
   }
-  const nameTag = [mp.$email, mp.$username, userId].find((v) => typeof v === 'string' && v)
+  const nameTag = [profileTraits.$email, profileTraits.$username, userId].find((v) => typeof v === 'string' && v)
   if (nameTag) supers.mp_name_tag = nameTag
-  push(ops, 'register', supers)
+  addOperation(ops, 'register', supers)
 
   if (settings.people) {
     const allowed = listed(settings.peopleProperties)
-    ops.push(...peopleWrites(pick(mp, all || ((key) => isSpecialName(key) || allowed(key)))))
+    ops.push(...peopleWrites(pick(profileTraits, all || ((key) => isSpecialName(key) || allowed(key)))))
     if (!userId) notes.push([IDENTIFY_NO_USER])
-  } else if (filled(mp)) {
+  } else if (hasKeys(profileTraits)) {
     notes.push([NO_PEOPLE])
   }
   return { ops, notes }
@@ -54,14 +60,14 @@ export function peopleWrites(props: Properties): Operation[] {
     if (value !== undefined) (Array.isArray(value) && value.length ? union : set)[key] = value
   }
   const ops: Operation[] = []
-  push(ops, 'people.set', set)
-  push(ops, 'people.union', union)
+  addOperation(ops, 'people.set', set)
+  addOperation(ops, 'people.union', union)
   return ops
 }
 
 /** A matcher for an allow-list: a trait is listed under its own name or its `$` name. */
 function listed(list: readonly string[]): (key: string) => boolean {
-  const names = new Set(list.map((item) => specialName(item) ?? item).concat(list))
+  const names = new Set(list.map((item) => specialName(item) ?? sentName(item)).concat(list))
   return (key) => names.has(key) || names.has(specialName(key)!)
 }
 

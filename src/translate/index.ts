@@ -1,15 +1,15 @@
 import type { NormalizedSettings } from '../settings'
 import { TRACK_NO_EVENT, UNKNOWN_TYPE } from '../notes'
-import type { Context, Message, Translation } from '../types'
+import type { TranslationContext, Message, Translation } from '../types'
 import { translateAlias } from './alias'
 import { translateGroup } from './group'
 import { translateIdentify } from './identify'
 import { translatePage } from './page'
 import { translateTrack } from './track'
-import { dropped, text } from './values'
+import { dropped, nonEmptyString } from './values'
 
 /** One Segment-spec message → the mixpanel-browser operations for it. Pure. */
-export function translate(message: Message, context: Context<NormalizedSettings>): Translation {
+export function translate(message: Message, context: TranslationContext<NormalizedSettings>): Translation {
   switch (message.type) {
     case 'page':
     case 'screen':
@@ -17,7 +17,7 @@ export function translate(message: Message, context: Context<NormalizedSettings>
     case 'identify':
       return translateIdentify(message, context)
     case 'track': {
-      const event = text(message.event)
+      const event = nonEmptyString(message.event)
       return event ? translateTrack(event, message.properties, context) : dropped(TRACK_NO_EVENT)
     }
     case 'group':

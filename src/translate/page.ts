@@ -1,6 +1,6 @@
 import type { NormalizedSettings } from '../settings'
 import { PAGE_NOT_NAMED } from '../notes'
-import type { Context, Message, Properties, Translation } from '../types'
+import type { TranslationContext, Message, Properties, Translation } from '../types'
 import { translateTrack } from './track'
 import { dropped } from './values'
 
@@ -20,14 +20,16 @@ export function pageEventName(message: Pick<Message, 'type' | 'name' | 'category
 }
 
 /** page/screen → at most one event, then the whole track pipeline. */
-export function translatePage(message: Message, context: Context<PageSettings>): Translation {
+export function translatePage(message: Message, context: TranslationContext<PageSettings>): Translation {
   const { settings } = context
   const event = pageEventName(message, settings)
   if (!event) return dropped(PAGE_NOT_NAMED, message.type, settings.trackCategorizedPages, settings.trackNamedPages)
   const page: Properties = { ...message.context?.page }
-  const props: Properties = {}
-  for (const key of ['path', 'referrer', 'search', 'title', 'url']) if (page[key] !== undefined) props[key] = page[key]
-  Object.assign(props, message.properties)
+  const facts: Properties = {}
+  for (const key of ['path', 'referrer', 'search', 'title', 'url']) if (page[key] !== undefined) facts[key] = page[key]
+  // A spread, not Object.assign: an own `__proto__` key (JSON.parse makes one)
+  // stays a plain key, which jsonValues then leaves out.
+  const props: Properties = { ...facts, ...message.properties }
   if (message.name) props.name = message.name
   if (message.category) props.category = message.category
   return translateTrack(event, props, context)

@@ -1,14 +1,12 @@
 import type { NormalizedSettings } from '../settings'
-import { RENAMED_PROPERTY, RESERVED_PROPERTY, type Note } from '../notes'
-import type { Context, Operation, Properties, Translation } from '../types'
-import { isEmpty, jsonValues, listHas, parseAmount, push } from './values'
+import { RESERVED_PROPERTY, type Note } from '../notes'
+import type { TranslationContext, Operation, Properties, Translation } from '../types'
+import { addOperation, isEmpty, jsonValues, listHas, parseAmount, renameReserved, sentName } from './values'
 
 type TrackSettings = Pick<NormalizedSettings, 'people' | 'sourceName' | 'superProperties' | 'eventIncrements' | 'propIncrements'>
 
 // Properties mixpanel-browser sets itself or that Mixpanel reserves.
 const RESERVED = ['distinct_id', 'ip', 'mp_name_tag', 'mp_note', 'token']
-// A numeric `length` makes mixpanel-browser 2.83 send the event with no properties.
-const RENAMED = ['length', 'bucket']
 
 /**
  * track (and page/screen, once named) → increments and the revenue charge on
@@ -17,7 +15,7 @@ const RENAMED = ['length', 'bucket']
 export function translateTrack(
   event: string,
   properties: Properties | undefined,
-  { settings, now }: Context<TrackSettings>,
+  { settings, now }: TranslationContext<TrackSettings>,
 ): Translation {
   const ops: Operation[] = []
   const notes: Note[] = []
@@ -29,13 +27,7 @@ export function translateTrack(
       notes.push([RESERVED_PROPERTY, event, key])
     }
   }
-  for (const key of RENAMED) {
-    if (key in props) {
-      props[key + '_'] = props[key]
-      delete props[key]
-      notes.push([RENAMED_PROPERTY, event, key, key + '_'])
-    }
-  }
+  renameReserved(props, notes, `track "${event}"`)
   // The caller's object is where a cycle back to it starts.
   const clean = jsonValues(props, properties)
 
@@ -50,7 +42,7 @@ export function translateTrack(
         increments[key] = (increments[key] ?? 0) + value
       }
     }
-    push(ops, 'people.increment', increments)
+    addOperation(ops, 'people.increment', increments)
     if (counted) ops.push({ op: 'people.set', props: { [`Last ${event}`]: time } })
     // A null or empty `revenue` is no revenue, so an order's `total` still counts.
     const amount = parseAmount(
@@ -62,7 +54,8 @@ export function translateTrack(
 
   ops.push({ op: 'track', event, props: clean })
   const supers: Properties = {}
-  for (const key of settings.superProperties) if (key in clean) supers[key] = clean[key]
-  push(ops, 'register', supers)
+  // Under the name the event carried it: `length` is registered as `length_`.
+  for (const key of settings.superProperties.map(sentName)) if (key in clean) supers[key] = clean[key]
+  addOperation(ops, 'register', supers)
   return { ops, notes }
 }

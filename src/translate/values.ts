@@ -1,10 +1,14 @@
-import type { Note } from '../notes'
+import { RENAMED_PROPERTY, type Note } from '../notes'
 import type { Operation, Properties, Translation } from '../types'
 
 // Far beyond what Mixpanel keeps (an object property holds at most 8 KB); the
 // bound keeps a runaway graph (a DOM node carrying React's fiber tree) from
 // freezing the page.
 const MAX_OBJECTS = 10000
+
+// Keys never copied: merged into another object, `__proto__` (an own key after
+// JSON.parse) would set its prototype and leak into every later event.
+const UNSAFE_KEYS = ['__proto__', 'constructor', 'prototype']
 
 /**
  * The value as `JSON.stringify` would see it, ready for mixpanel-browser's own
@@ -13,7 +17,9 @@ const MAX_OBJECTS = 10000
  * ISO-8601 string, `null` when invalid; dayjs, Luxon, Temporal … values their
  * strings), a BigInt a number (its digits beyond 2^53), and an object that
  * contains itself `'[Circular]'` where it repeats, as fast-safe-stringify
- * does. `root` is the caller's object the value was copied from. Throws a
+ * does. Functions, symbols and `undefined` are left out of objects (null in
+arrays) and the keys `__proto__`, `constructor` and `prototype` are never
+copied (docs/behaviour.md, "Values"). `root` is the caller's object the value was copied from. Throws a
  * RangeError past 10,000 objects. Unchanged values are returned as they are,
  * so the common case copies nothing.
  */
@@ -29,11 +35,19 @@ export function jsonValues<T>(value: T, root: unknown): T {
     if (++objects > MAX_OBJECTS) throw new RangeError(`over ${MAX_OBJECTS} objects in one call's properties: not sent`)
     parents.push(value)
     let out: any
-    // Object.keys gives an array's indices too.
+    const array = Array.isArray(value)
+    // Object.keys gives an array's indices too, and own keys only.
     for (const key of Object.keys(value)) {
       const item = value[key]
-      const next = walk(item)
-      if (next !== item) (out ??= Array.isArray(value) ? value.slice() : { ...value })[key] = next
+      let next = walk(item)
+      // As JSON.stringify: functions, symbols and undefined are left out of an object, null in an array.
+      const unsendable = next === undefined || typeof next == 'function' || typeof next == 'symbol'
+      if (!array && (unsendable || UNSAFE_KEYS.includes(key))) {
+        delete (out ??= { ...value })[key]
+        continue
+      }
+      if (unsendable) next = null
+      if (next !== item) (out ??= array ? value.slice() : { ...value })[key] = next
     }
     parents.pop()
     return out ?? value
@@ -49,16 +63,42 @@ export const listHas = (list: readonly string[], name: string): boolean =>
   list.some((item) => item.toLowerCase() === name.toLowerCase())
 
 /** The value when it is a non-empty string, else null. */
-export const text = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null)
+export const nonEmptyString = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null)
+
+/** A plain object (properties, traits, options, settings): not null, an array or a `Date`. */
+export const isObject = (value: unknown): value is Properties =>
+  value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date)
 
 export const isEmpty = (value: unknown): boolean => value == null || value === ''
 
 /** Whether an object has at least one key. */
-export const filled = (props: object): boolean => Object.keys(props).length > 0
+export const hasKeys = (props: object): boolean => Object.keys(props).length > 0
+
+// A numeric `length` makes mixpanel-browser take the properties for an array:
+// an event goes out with none, and a registered one empties every later event.
+const RENAMED = ['length', 'bucket']
+
+/** The name a property or trait is sent under: `length` and `bucket` get a trailing `_`. */
+export const sentName = (key: string): string => (RENAMED.includes(key) ? key + '_' : key)
+
+/**
+ * Renames `length` and `bucket` in `props` (our own copy) to `length_` and
+ * `bucket_` (docs/behaviour.md, "Renamed properties"), with a note for each.
+ */
+export function renameReserved(props: Properties, notes: Note[], call: string): Properties {
+  for (const key of RENAMED) {
+    if (key in props) {
+      props[sentName(key)] = props[key]
+      delete props[key]
+      notes.push([RENAMED_PROPERTY, call, key, sentName(key)])
+    }
+  }
+  return props
+}
 
 /** Adds `{ op, props }` to `ops` unless `props` is empty: no mixpanel call writes nothing. */
-export function push(ops: Operation[], op: Operation['op'], props: Properties, extra?: object): void {
-  if (filled(props)) ops.push({ op, props, ...extra } as Operation)
+export function addOperation(ops: Operation[], op: Operation['op'], props: Properties, extra?: object): void {
+  if (hasKeys(props)) ops.push({ op, props, ...extra } as Operation)
 }
 
 /** The translation of a call that sends nothing, with the reason. */

@@ -28,12 +28,11 @@ function fake(throwing: string[] = []): { mixpanel: MixpanelLike; calls: Call[] 
     },
     get_distinct_id: () => 'device-1',
     get_property: () => undefined,
+    unregister: record('unregister'),
     opt_in_tracking: record('opt_in_tracking'),
     opt_out_tracking: record('opt_out_tracking'),
-    has_opted_out_tracking: () => false,
     people: {
       set: record('people.set'),
-      set_once: record('people.set_once'),
       union: record('people.union'),
       increment: record('people.increment'),
       append: record('people.append'),
@@ -46,7 +45,6 @@ const cases: [string, Operation, Call[]][] = [
   ['identify', { op: 'identify', id: 'u1' }, [['identify', 'u1']]],
   ['register', { op: 'register', props: { plan: 'pro' } }, [['register', { plan: 'pro' }]]],
   ['people.set', { op: 'people.set', props: { $email: 'a@b.co' } }, [['people.set', { $email: 'a@b.co' }]]],
-  ['people.set_once', { op: 'people.set_once', props: { first: 1 } }, [['people.set_once', { first: 1 }]]],
   ['people.union', { op: 'people.union', props: { tags: ['x'] } }, [['people.union', { tags: ['x'] }]]],
   ['people.increment', { op: 'people.increment', props: { Bought: 1, items: 2 } }, [['people.increment', { Bought: 1, items: 2 }]]],
   [
@@ -66,6 +64,11 @@ const cases: [string, Operation, Call[]][] = [
     { op: 'group.set_once', key: 'company_id', id: 'c1', props: { founded: 1990 } },
     [['get_group', 'company_id', 'c1'], ['group.set_once', { founded: 1990 }]],
   ],
+  ['unregister', { op: 'unregister', name: 'length' }, [['unregister', 'length']]],
+  ['opt_in', { op: 'opt_in' }, [['opt_in_tracking']]],
+  // mixpanel-browser's own default would delete the profile.
+  ['opt_out', { op: 'opt_out', deleteUser: false }, [['opt_out_tracking', { delete_user: false }]]],
+  ['opt_out deleting the user', { op: 'opt_out', deleteUser: true }, [['opt_out_tracking', { delete_user: true }]]],
   ['alias without original', { op: 'alias', alias: 'new-id' }, [['alias', 'new-id']]],
   ['alias with original', { op: 'alias', alias: 'new-id', original: 'old-id' }, [['alias', 'new-id', 'old-id']]],
   ['reset', { op: 'reset' }, [['reset']]],
@@ -109,7 +112,7 @@ describe('apply', () => {
     expect(errors.map((e) => (e as Error).message)).toEqual(['people.set failed', 'track failed'])
   })
 
-  test('an identify translated then applied makes the calls of SPEC §4', () => {
+  test('an identify translated then applied makes the calls docs/behaviour.md lists for identify', () => {
     const { mixpanel, calls } = fake()
     apply(mixpanel, run({ type: 'identify', userId: 'u1', traits: { email: 'ada@example.com', tags: ['x'] } }).ops)
     expect(calls).toEqual([

@@ -21,8 +21,8 @@ function recorder(): { mixpanel: MixpanelLike; tracked: unknown[][] } {
     get_property: none,
     opt_in_tracking: none,
     opt_out_tracking: none,
-    has_opted_out_tracking: () => false,
-    people: { set: none, set_once: none, union: none, increment: none, append: none },
+    unregister: none,
+    people: { set: none, union: none, increment: none, append: none },
   } satisfies MixpanelLike
   return { mixpanel, tracked }
 }

@@ -41,11 +41,11 @@ function errorFor(input: unknown): SettingsError {
 }
 
 describe('defaults', () => {
-  test('a token alone gives every default of SPEC §2', () => {
+  test('a token alone gives every default of the settings table', () => {
     expect(normalizeSettings({ token: 'tok' })).toEqual(DEFAULTS)
   })
 
-  test('the normalized object has exactly the SPEC §2 keys plus mixpanelConfig', () => {
+  test('the normalized object has exactly the settings-table keys plus mixpanelConfig', () => {
     expect(Object.keys(normalizeSettings({ token: 'tok' })).sort()).toEqual(Object.keys(DEFAULTS).sort())
   })
 
