@@ -103,8 +103,10 @@ export function budgets(sizes) {
     // Issue #6 asked for 3 kB. Measured: with the debug sentences and the
     // mParticle bridge moved to lazy chunks and the code rewritten for size,
     // the entry is 4.9 kB of behaviour the specification asks for (see
-    // `--modules`); this budget holds the line against growth.
-    wrapper: 5 * KB,
+    // `--modules`); this budget holds the line against growth. Issue 12's
+    // contract fixes (renames, start-up repair, settings hygiene, values as
+    // JSON) took it to 5.5 kB; 6 kB is the ceiling agreed for the whole entry.
+    wrapper: 6 * KB,
     // Loaded only with `debug: true`, and only on pages with mParticle.
     lazy: { messages: 1 * KB, bridge: 1 * KB },
     iife: Math.min(37 * KB, sizes.official.gzip + 3.5 * KB),
