@@ -233,9 +233,7 @@ test('with people off nothing of ours is written to the profile', async ({ page,
   )
   await page.goto(url)
   await inbox.until((i) => i.events('Done').length === 1)
-  // Only mixpanel-browser's own first-touch record reaches /engage.
-  expect(inbox.engage().map((b) => omit(b, ENGAGE_IDS))).toEqual([
-    { $set_once: { $initial_referrer: '$direct', $initial_referring_domain: '$direct' } },
-  ])
+  // Nothing reaches /engage, not even mixpanel-browser's own first-touch $set_once (docs/behaviour.md, "people: false").
+  expect(inbox.engage()).toEqual([])
   expect(own(inbox.events('Bought')[0]!.properties)).toEqual({ email: 'a@b.co', tags: ['x'], id: 'u1', mp_name_tag: 'a@b.co', items: 2, revenue: 5 })
 })

@@ -28,8 +28,9 @@ export function translateIdentify(message: Message, { settings, state }: Transla
   // no new `$identify`: at most one per user and device. The start-up
   // re-identify already flushed the queued People updates on this page
   // (docs/behaviour.md, "identify").
-  const known = [state.distinctId, state.userId, state.superProperty('__alias')]
-  if (userId && !known.includes(userId)) ops.push({ op: 'identify', id: userId })
+  // (Read one by one: each read re-parses mixpanel-browser's cookie.)
+  const known = userId === state.distinctId || userId === state.userId || userId === state.superProperty('__alias')
+  if (userId && !known) ops.push({ op: 'identify', id: userId })
 
   const supers = pick(settings.legacySuperProperties ? profileTraits : traits, all || listed(settings.superProperties))
   for (const key in supers) {
