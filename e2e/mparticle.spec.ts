@@ -373,7 +373,8 @@ test.describe('mParticle bridge', () => {
     await page.evaluate(() => window.analytics.track('After Login'))
     await inbox.until((i) => i.events('After Login').length === 1)
     expect(sentMpids(inbox)).toEqual([])
-    expect(inbox.engage().map((b) => Object.keys(b).filter((k) => k.startsWith('$set')))).toEqual([['$set_once']])
+    // No /engage at all, mixpanel-browser's own first-touch $set_once included (docs/behaviour.md, "people: false").
+    expect(inbox.engage()).toEqual([])
   })
 
   test('for an anonymous Mixpanel user the MPID waits in mixpanel-browser until identify()', async ({ page, context, site, inbox }) => {
