@@ -107,7 +107,7 @@ async function main() {
   } else {
     lines.push(`  Audience shim    unavailable: ${demo.shimUnavailable}`)
   }
-  lines.push('', 'Open the demo site and click the buttons; records the collector receives are printed below. Ctrl-C stops everything.', '')
+  lines.push('', 'Open the demo site and click the numbered buttons in order; records the collector receives are printed below. Ctrl-C stops everything.', '')
   console.log(lines.join('\n'))
 
   let stopping = false
