@@ -32,6 +32,9 @@ export const DEFAULT_PORTS: Required<DemoPorts>
 export const DEMO_SHIM_SECRET: string
 export const DEMO_MPARTICLE_KEY: string
 
+/** The shell commands that try the shim (printed by `npm start`, shown in the README): user-42 joins audience 9001, then the collector's records. */
+export function shimCurl(input: { shimUrl: string; collectorUrl: string; secret?: string }): string
+
 /** The MPID the demo's mParticle identity stand-in answers for a key: `'customerid:<id>'`, `'anonymous'` or `'logged-out'`. */
 export function demoMpid(key: string): string
 

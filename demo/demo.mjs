@@ -29,6 +29,24 @@ export const DEMO_SHIM_SECRET = 'demo-secret'
 export const DEMO_MPARTICLE_KEY = 'demo-mparticle-key'
 
 /**
+ * The shell commands `npm start` prints and the README shows to try the shim:
+ * what mParticle sends when user-42 joins audience 9001, then the collector's
+ * records. A here-document, so the id and timestamp are fresh on every run (the
+ * shim ignores a replayed id, and a change older than the last one it stored).
+ */
+export function shimCurl({ shimUrl, collectorUrl, secret = DEMO_SHIM_SECRET }) {
+  return [
+    `curl -s ${shimUrl}/mparticle -H 'Content-Type: application/json' -H 'X-Shim-Secret: ${secret}' -d @- <<EOF`,
+    `{"type":"audience_membership_change_request","id":"curl-$(date +%s)","timestamp_ms":$(date +%s000),"firehose_version":"2.8.1",`,
+    ` "account":{"account_id":1,"account_settings":{}},`,
+    ` "user_profiles":[{"user_identities":[{"type":"customer","encoding":"raw","value":"user-42"}],"device_identities":[],`,
+    `   "audiences":[{"audience_id":9001,"audience_name":"Power Users","action":"add"}]}]}`,
+    'EOF',
+    `curl -s ${collectorUrl}/records   # the engage $set the shim sent`,
+  ].join('\n')
+}
+
+/**
  * The MPID the demo's identity service gives a user: the same for the same
  * key every time (`'customerid:user-42'`, `'anonymous'`, `'logged-out'`), shaped
  * like a real one (a signed 64-bit integer as a string).
@@ -63,7 +81,17 @@ export async function startDemo({ ports = {}, host = '127.0.0.1', env = process.
   }
 
   try {
-    const collector = await withFallback('collector', want.collector, log, (port) => startCollector({ port, host, onRecord }))
+    const audiences = audienceState()
+    const collector = await withFallback('collector', want.collector, log, (port) =>
+      startCollector({
+        port,
+        host,
+        onRecord: (record) => {
+          audiences.note(record)
+          onRecord?.(record)
+        },
+      }),
+    )
     stops.push(() => collector.close())
 
     const token = env.MIXPANEL_TOKEN || 'demo-token'
@@ -86,7 +114,7 @@ export async function startDemo({ ports = {}, host = '127.0.0.1', env = process.
       mparticle: existsSync(MPARTICLE_SDK) ? { apiKey: DEMO_MPARTICLE_KEY, sdk: '/mparticle/mparticle.js', base: '/mparticle/' } : null,
       mparticleUnavailable: existsSync(MPARTICLE_SDK) ? null : '@mparticle/web-sdk is not installed (npm install)',
     }
-    const site = createSite({ config, shimUrl: shim.running?.url })
+    const site = createSite({ config, shimUrl: shim.running?.url, audiences })
     const demoPort = await withFallback('demo site', want.demo, log, async (port) => {
       await listen(site, port, host)
       return site.address().port
@@ -156,7 +184,31 @@ async function startShimIfBuilt({ port, host, collector, env, log }) {
   }
 }
 
-function createSite({ config, shimUrl }) {
+/**
+ * Whether a user is in an audience, as Mixpanel's profile says it: learnt from
+ * the shim's engage records the collector receives (so a change made with the
+ * printed curl counts too), and from each change the shim accepted for the
+ * page (its engage update follows within the shim's batch linger).
+ */
+function audienceState() {
+  const members = new Map()
+  const key = (userId, audienceName) => `${userId}\n${audienceName}`
+  return {
+    note(record) {
+      const set = record.body?.$set
+      const userId = record.body?.$distinct_id
+      // The page's own records carry its Origin; the shim's come from a server.
+      if (record.origin || record.endpoint !== 'engage' || typeof userId !== 'string' || !set) return
+      for (const [name, value] of Object.entries(set)) {
+        if (name.startsWith('In ') && typeof value === 'boolean') members.set(key(userId, name.slice(3)), value)
+      }
+    },
+    get: (userId, audienceName) => members.get(key(userId, audienceName)) ?? false,
+    set: (userId, audienceName, member) => members.set(key(userId, audienceName), member),
+  }
+}
+
+function createSite({ config, shimUrl, audiences }) {
   const connect = [`'self'`, config.collector, config.apiHost ?? MIXPANEL_HOSTS].join(' ')
   // The script-tag build needs no inline script, eval or third-party host.
   const csp = `default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src ${connect}`
@@ -175,6 +227,12 @@ function createSite({ config, shimUrl }) {
         res.end(await readFile(IIFE))
         return
       }
+      // Browsers ask for it on their own; a 404 would be an error on the console.
+      if (url.pathname === '/favicon.ico') {
+        res.writeHead(204, { 'Cache-Control': 'max-age=86400' })
+        res.end()
+        return
+      }
       if (url.pathname === '/mparticle/mparticle.js') {
         res.writeHead(200, headers('text/javascript'))
         res.end(await readFile(MPARTICLE_SDK))
@@ -184,8 +242,13 @@ function createSite({ config, shimUrl }) {
         await mparticleService(req, res, url.pathname.slice('/mparticle/'.length))
         return
       }
-      if (url.pathname === '/api/shim/audience' && req.method === 'POST') {
-        await forwardAudience(req, res, shimUrl)
+      if (url.pathname === '/api/shim/audience') {
+        if (req.method === 'POST') await forwardAudience(req, res, shimUrl, audiences)
+        else {
+          const member = audiences.get(url.searchParams.get('userId') ?? 'user-42', url.searchParams.get('audienceName') ?? 'Power Users')
+          res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
+          res.end(JSON.stringify({ member }))
+        }
         return
       }
       const name = url.pathname === '/' ? 'index.html' : url.pathname.slice(1)
@@ -240,9 +303,11 @@ async function mparticleService(req, res, path) {
   res.end(JSON.stringify(answer))
 }
 
-// The page's "mParticle audience" button: the demo server plays mParticle and
+// The page's "audience shim" button: the demo server plays mParticle and
 // sends a Firehose audience membership change to the shim (with its secret).
-async function forwardAudience(req, res, shimUrl) {
+// Without an `action`, the change is the opposite of what Mixpanel's profile
+// says now, so every click changes something and sends an engage update.
+async function forwardAudience(req, res, shimUrl, audiences) {
   if (!shimUrl) {
     res.writeHead(503, { 'Content-Type': 'application/json' })
     res.end(JSON.stringify({ error: 'the shim is not running' }))
@@ -250,15 +315,16 @@ async function forwardAudience(req, res, shimUrl) {
   }
   let input = ''
   for await (const chunk of req) input += chunk
-  const { userId = 'user-42', audienceId = 9001, audienceName = 'Power Users', action = 'add' } = JSON.parse(input || '{}')
+  const { userId = 'user-42', audienceId = 9001, audienceName = 'Power Users', action = audiences.get(userId, audienceName) ? 'delete' : 'add' } = JSON.parse(input || '{}')
   const message = audienceMessage({ userId, audienceId, audienceName, action })
   const answer = await fetch(`${shimUrl}/mparticle`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', 'X-Shim-Secret': DEMO_SHIM_SECRET },
     body: JSON.stringify(message),
   })
+  if (answer.ok) audiences.set(userId, audienceName, action === 'add')
   res.writeHead(answer.status, { 'Content-Type': 'application/json' })
-  res.end(JSON.stringify({ status: answer.status, answer: await answer.json().catch(() => null), sent: message }))
+  res.end(JSON.stringify({ status: answer.status, action, member: audiences.get(userId, audienceName), answer: await answer.json().catch(() => null), sent: message }))
 }
 
 /** An mParticle Firehose audience membership change for one user (what mParticle posts to the shim). */

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { DEFAULT_PORTS, startDemo } from './demo.mjs'
+import { DEFAULT_PORTS, shimCurl, startDemo } from './demo.mjs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const OUTPUTS = ['dist/index.js', 'dist/mixpanel-device-mode.iife.js', 'dist/server/index.js']
@@ -100,15 +100,14 @@ async function main() {
     lines.push(
       `  Audience shim    ${demo.shim.url}  (engage updates go to the collector, token demo-token)`,
       '',
-      '  Try the shim: user-42 joins the mParticle audience 9001 "Power Users"',
-      `    curl -s -X POST ${demo.shim.url}/mparticle -H 'Content-Type: application/json' -H 'X-Shim-Secret: ${demo.shim.secret}' \\`,
-      `      -d '{"type":"audience_membership_change_request","id":"demo-1","timestamp_ms":${Date.now()},"firehose_version":"2.8.1","account":{"account_id":1,"account_settings":{}},"user_profiles":[{"user_identities":[{"type":"customer","encoding":"raw","value":"user-42"}],"device_identities":[],"audiences":[{"audience_id":9001,"audience_name":"Power Users","action":"add"}]}]}'`,
-      `    curl -s ${demo.collector.url}/records   # the engage $set the shim sent`,
+      '  Try the shim: user-42 joins the mParticle audience 9001 "Power Users" (the demo\'s shim requires X-Shim-Secret: demo-secret):',
+      '',
+      shimCurl({ shimUrl: demo.shim.url, collectorUrl: demo.collector.url }),
     )
   } else {
     lines.push(`  Audience shim    unavailable: ${demo.shimUnavailable}`)
   }
-  lines.push('', 'Open the demo site and click the buttons; records the collector receives are printed below. Ctrl-C stops everything.', '')
+  lines.push('', 'Open the demo site and click the numbered buttons in order; records the collector receives are printed below. Ctrl-C stops everything.', '')
   console.log(lines.join('\n'))
 
   let stopping = false

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { Page } from '@playwright/test'
 import { decodePayload, startCollector } from '../demo/collector.mjs'
-import { demoMpid, startDemo } from '../demo/demo.mjs'
+import { demoMpid, shimCurl, startDemo } from '../demo/demo.mjs'
 import { expect, test } from './fixtures'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -33,17 +34,57 @@ function panel(page: Page): Promise<Shown[]> {
 
 const byTitle = (a: Shown, b: Shown): number => `${a.endpoint} ${a.title}`.localeCompare(`${b.endpoint} ${b.title}`)
 
+/** The buttons, top to bottom: the order the demo asks to click them in. */
+const STORY = ['page', 'screen', 'identify', 'track', 'revenue', 'group', 'mparticle-login', 'mparticle-logout', 'shim', 'alias', 'reset', 'optOut', 'optIn']
+
+/** Console errors and warnings, and uncaught page errors, from the moment the page opens. */
+function watchConsole(page: Page): string[] {
+  const problems: string[] = []
+  page.on('console', (message) => {
+    if (message.type() === 'error' || message.type() === 'warning') problems.push(`${message.type()}: ${message.text()}`)
+  })
+  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`))
+  return problems
+}
+
+/**
+ * Runs the shim `curl` of `text` (shimCurl's form: a POST whose body is a
+ * here-document) the way a shell would: the id and timestamp substituted,
+ * the headers and body sent as written.
+ */
+async function runCurl(text: string): Promise<Response> {
+  const [command, ...rest] = text.split('\n')
+  expect(command).toMatch(/^curl -s (\S+\/mparticle) .* -d @- <<EOF$/)
+  const url = /^curl -s (\S+)/.exec(command!)![1]!
+  const headers = Object.fromEntries([...command!.matchAll(/-H '([^:]+): ([^']*)'/g)].map((m) => [m[1]!, m[2]!]))
+  const now = Date.now()
+  const body = rest
+    .slice(0, rest.indexOf('EOF'))
+    .join('\n')
+    .replace('$(date +%s000)', String(now))
+    .replace('$(date +%s)', String(Math.floor(now / 1000)))
+  return fetch(url, { method: 'POST', headers, body })
+}
+
 // The MPIDs the demo's mParticle identity stand-in gives (fixed, so written out here).
 const ANONYMOUS_MPID = '3393526427588049651'
 const USER_42_MPID = '-2972693872691548146'
 const LOGGED_OUT_MPID = '-6707351408850611756'
 
-test('the demo page: every button sends the records the panel shows, exactly', async ({ page, inbox }) => {
+test('the demo page, clicked top to bottom: every button sends the records the panel shows, exactly, with nothing on the console', async ({ page, inbox }) => {
+  // Thirteen buttons and twenty records: longer than one ordinary test.
+  test.setTimeout(90_000)
   const logs: string[] = []
+  const problems = watchConsole(page)
   const demo = await startDemo({ ports: FREE, env: {}, log: (line: string) => logs.push(line) })
   try {
     await page.setViewportSize({ width: 1280, height: 900 })
     await page.goto(demo.demo.url)
+    // The story order: mParticle and the audience before alias, reset and consent.
+    expect(await page.$$eval('#buttons button', (buttons) => buttons.map((b) => b.id.replace(/^call-/, '')))).toEqual(STORY)
+    expect(await page.$$eval('#buttons button .step', (steps) => steps.map((s) => s.textContent))).toEqual(STORY.map((_, i) => String(i + 1)))
+    // A browser asks for /favicon.ico once (the first page it opens): no 404 for it.
+    expect((await fetch(`${demo.demo.url}favicon.ico`)).status).toBe(204)
     await expect(page.locator('#mode')).toHaveText(`Token demo-token · API host: the local collector ${demo.collector.url}`)
     // mParticle's first identity answer: the bridge's MPID waits in mixpanel-browser for identify().
     await expect(page.locator('#mpid')).toHaveText(ANONYMOUS_MPID)
@@ -111,19 +152,40 @@ test('the demo page: every button sends the records the panel shows, exactly', a
     expect(group[0]!.body).toEqual({ ...person, $set: { ...browserProps, company_id: ['acme'] } })
     expect(group[1]!.body).toEqual({ $token: 'demo-token', $group_key: 'company_id', $group_id: 'acme', $set: { company_id: 'acme', name: 'Acme Inc', plan: 'enterprise' } })
 
+    // mParticle identifies the same person: the bridge sends each new MPID to user-42's profile.
+    for (const [button, mpid] of [['mparticle-login', USER_42_MPID], ['mparticle-logout', LOGGED_OUT_MPID]] as const) {
+      const [set] = await click(button, 1)
+      expect(set!.body).toEqual({ ...person, $set: { ...browserProps, $mparticle_user_id: mpid } })
+      await expect(page.locator('#mpid')).toHaveText(mpid)
+    }
+
+    // mParticle's servers put user-42 in an audience; the shim writes it on the profile.
+    const [joined] = await click('shim', 1)
+    expect(joined!.body).toMatchObject({ $token: 'demo-token', $distinct_id: 'user-42', $set: { SegmentMembership: "'9001'", 'In Power Users': true } })
+    await expect(page.locator('#calls li').first().locator('.outcome')).toHaveText('the shim accepted it: user-42 joins the audience; its engage $set follows in the panel')
+    await expect(page.locator('#call-shim code')).toHaveText("mParticle → shim: user-42 leaves audience 9001 'Power Users'")
+
     // mixpanel-browser's alias() identifies as the alias once the alias event is sent.
+    await expect(page.locator('#alias-note')).toBeHidden()
     const alias = await click('alias', 2)
     expect(alias.map((r) => r.title)).toEqual(['$create_alias', '$identify'])
     expect(alias[0]!.summary).toEqual({ ...traits, company_id: ['acme'], alias: 'ada-lovelace' })
     expect(alias[0]!.body.properties.distinct_id).toBe('user-42')
     expect(alias[1]!.summary).toEqual({ ...traits, company_id: ['acme'], $anon_distinct_id: 'user-42' })
     expect(alias[1]!.body.properties.distinct_id).toBe('ada-lovelace')
-    // mixpanel-browser 2.83 keeps the distinct id and remembers the alias (its `__alias` and `$user_id`).
+    // mixpanel-browser 2.83 keeps the distinct id and remembers the alias (its `__alias` and `$user_id`);
+    // the state line shows both ids and says why they differ.
     await expect(page.locator('#distinct-id')).toHaveText('user-42')
+    await expect(page.locator('#user-id')).toHaveText('ada-lovelace')
+    await expect(page.locator('#alias-note')).toHaveText(
+      "alias('ada-lovelace') sent $create_alias, asking Mixpanel to treat ada-lovelace and user-42 as one user. user().id() is the new id; mixpanel-browser keeps the distinct id user-42 for the events that follow.",
+    )
 
     // reset: nothing is sent, and the next event is an anonymous visitor's.
     await click('reset', 0)
     await expect(page.locator('#distinct-id')).toHaveText(/^\$device:/)
+    await expect(page.locator('#user-id')).toHaveText('null')
+    await expect(page.locator('#alias-note')).toBeHidden()
     const [afterReset] = await click('page', 1)
     expect(afterReset!.summary).toEqual({ ...pageProps, section: 'intro', name: 'Getting Started', category: 'Docs' })
     expect(afterReset!.body.properties.distinct_id).toMatch(/^\$device:/)
@@ -131,22 +193,27 @@ test('the demo page: every button sends the records the panel shows, exactly', a
 
     await click('optOut', 0)
     await expect(page.locator('#opted')).toHaveText('opted out')
+    // Calls while opted out send nothing, and mixpanel-browser's "You are opted out" warnings stay off the console.
     await click('track', 0)
     await expect(page.locator('#calls li').first().locator('.outcome')).toHaveText('opted out: nothing leaves the page')
+    await click('page', 0)
     const [optIn] = await click('optIn', 1)
     expect(optIn).toMatchObject({ endpoint: 'track', title: '$opt_in', summary: {} })
     const [anonymous] = await click('track', 1)
     expect(anonymous).toMatchObject({ title: 'Signed Up', summary: { plan: 'pro', source: 'demo' } })
     expect(Object.keys(anonymous!.summary)).toEqual(['plan', 'source'])
 
-    // The panel shows exactly what the collector decoded, all from the page.
+    // The panel shows exactly what the collector decoded: all from the page but the shim's one.
     const shown = await panel(page)
     expect(shown.map(({ endpoint, body }) => ({ endpoint, body }))).toEqual(demo.collector.records.map(({ endpoint, body }) => ({ endpoint, body })))
-    expect(demo.collector.records.every((r) => r.origin === new URL(url).origin)).toBe(true)
-    expect(shown.length).toBe(17)
-    // Nothing went to Mixpanel's own hosts, and nothing went wrong.
+    expect(demo.collector.records.filter((r) => r.origin === null).map((r) => r.body.$set)).toEqual([{ SegmentMembership: "'9001'", 'In Power Users': true }])
+    expect(demo.collector.records.filter((r) => r.origin !== null).every((r) => r.origin === new URL(url).origin)).toBe(true)
+    expect(shown.length).toBe(20)
+    // Nothing went to Mixpanel's own hosts, and nothing went wrong: no console error (a favicon 404
+    // would be one) and no warning.
     expect(inbox.requests).toEqual([])
     expect(logs).toEqual([])
+    expect(problems).toEqual([])
   } finally {
     await demo.close()
   }
@@ -170,9 +237,9 @@ test('mParticle login and logout in the demo: the panel shows the profile $set o
     await page.goto(demo.demo.url)
     await expect(page.locator('#mpid')).toHaveText(ANONYMOUS_MPID)
     await expect(page.locator('#call-mparticle-login')).toHaveText(
-      "mParticle loginmParticle.Identity.login({ userIdentities: { customerid: 'user-42', email: 'ada@example.com' } })",
+      "7mParticle loginmParticle.Identity.login({ userIdentities: { customerid: 'user-42', email: 'ada@example.com' } })",
     )
-    await expect(page.locator('#call-mparticle-logout')).toHaveText('mParticle logoutmParticle.Identity.logout({})')
+    await expect(page.locator('#call-mparticle-logout')).toHaveText('8mParticle logoutmParticle.Identity.logout({})')
 
     const person = { $token: 'demo-token', $distinct_id: 'user-42', $user_id: 'user-42', $device_id: expect.any(String) }
     const mpidSet = (mpid: string) => ({ ...person, $set: { $os: 'Linux', $browser: 'Chrome', $browser_version: expect.any(Number), $mparticle_user_id: mpid } })
@@ -247,26 +314,46 @@ test('the demo’s mParticle identity stand-in answers as mParticle does, with a
   }
 })
 
-test('the audience shim button: the change mParticle sends reaches the collector as the shim’s engage $set', async ({ page, inbox }) => {
+test('the audience shim button follows what Mixpanel received, also after the README’s curl, and each click sends the shim’s engage $set', async ({ page, inbox }) => {
+  // The README shows the same commands npm start prints, for the default ports.
+  const readme = readFileSync(`${ROOT}README.md`, 'utf8')
+  expect(readme).toContain(`\n${shimCurl({ shimUrl: 'http://127.0.0.1:8787', collectorUrl: 'http://127.0.0.1:8090' })}\n`)
   const demo = await startDemo({ ports: FREE, env: {}, log: () => {} })
   try {
     expect(demo.shim, `the shim did not start: ${demo.shimUnavailable}`).not.toBeNull()
     await page.goto(demo.demo.url)
     await expect(page.locator('#call-shim code')).toHaveText("mParticle → shim: user-42 joins audience 9001 'Power Users'")
-    await page.click('#call-shim')
-    await expect(page.locator('#records .record')).toHaveCount(1)
-    await expect(page.locator('#call-shim code')).toHaveText("mParticle → shim: user-42 leaves audience 9001 'Power Users'")
-    await page.click('#call-shim')
-    await expect(page.locator('#records .record')).toHaveCount(2)
 
-    const [joined, left] = await panel(page)
+    // The README's curl, pointed at this demo's shim: it needs the demo's secret, which it carries.
+    const answer = await runCurl(shimCurl({ shimUrl: demo.shim!.url, collectorUrl: demo.collector.url }))
+    expect(answer.status).toBe(200)
+    expect(await answer.json()).toMatchObject({ type: 'audience_membership_change_response' })
+    await expect(page.locator('#records .record')).toHaveCount(1)
+    // The page learns it from the server: the next click is a leave, not a join that would change nothing.
+    await expect(page.locator('#call-shim code')).toHaveText("mParticle → shim: user-42 leaves audience 9001 'Power Users'")
+
+    await page.click('#call-shim')
+    await expect(page.locator('#calls li').first().locator('.outcome')).toHaveText('the shim accepted it: user-42 leaves the audience; its engage $set follows in the panel')
+    await expect(page.locator('#records .record')).toHaveCount(2)
+    await expect(page.locator('#call-shim code')).toHaveText("mParticle → shim: user-42 joins audience 9001 'Power Users'")
+    await page.click('#call-shim')
+    await expect(page.locator('#records .record')).toHaveCount(3)
+
+    // A reload keeps the state: it lives on the server.
+    await page.reload()
+    await expect(page.locator('#records .record')).toHaveCount(3)
+    await expect(page.locator('#call-shim code')).toHaveText("mParticle → shim: user-42 leaves audience 9001 'Power Users'")
+
+    const [curled, left, joined] = await panel(page)
     // The shim's own payload details ($ip, $ignore_time) are the shim tests' business.
-    expect(joined!.body).toMatchObject({ $token: 'demo-token', $distinct_id: 'user-42' })
-    expect(joined!.body.$set).toEqual({ SegmentMembership: "'9001'", 'In Power Users': true })
-    expect(left!.body).toMatchObject({ $token: 'demo-token', $distinct_id: 'user-42' })
-    expect(left!.body.$set).toEqual({ SegmentMembership: '', 'In Power Users': false })
-    expect(await page.locator('#records .record .source').allTextContents()).toEqual(['server (shim)', 'server (shim)'])
-    expect(demo.collector.records.map((r) => r.origin)).toEqual([null, null])
+    for (const record of [curled, left, joined]) expect(record!.body).toMatchObject({ $token: 'demo-token', $distinct_id: 'user-42' })
+    expect([curled, left, joined].map((r) => r!.body.$set)).toEqual([
+      { SegmentMembership: "'9001'", 'In Power Users': true },
+      { SegmentMembership: '', 'In Power Users': false },
+      { SegmentMembership: "'9001'", 'In Power Users': true },
+    ])
+    expect(await page.locator('#records .record .source').allTextContents()).toEqual(['server (shim)', 'server (shim)', 'server (shim)'])
+    expect(demo.collector.records.map((r) => r.origin)).toEqual([null, null, null])
     expect(inbox.requests).toEqual([])
   } finally {
     await demo.close()
@@ -392,9 +479,10 @@ test('npm start prints the URLs and Ctrl-C stops everything', async () => {
     const shim = out.match(/Audience shim +(http:\/\/127\.0\.0\.1:\d+)/)![1]!
     expect(await (await fetch(site)).text()).toContain('<script src="/dist/mixpanel-device-mode.iife.js"></script>')
     expect(out).toContain(`mParticle        the Web SDK runs on the page; its identity service is played by the demo site (${site}mparticle/identity/v1/), nothing goes to mParticle`)
-    // The printed curl example works as printed.
-    const curl = out.match(/-d '(\{.*\})'/)![1]!
-    const answer = await fetch(`${shim}/mparticle`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-shim-secret': 'demo-secret' }, body: curl })
+    // It prints the README's commands with its own addresses, and they work as printed.
+    const printed = shimCurl({ shimUrl: shim, collectorUrl: collector })
+    expect(out).toContain(`\n${printed}\n`)
+    const answer = await runCurl(printed)
     expect(answer.status).toBe(200)
     await expect.poll(async () => ((await (await fetch(`${collector}/records`)).json()) as Rec).records.length, { timeout: 10_000 }).toBe(1)
     await expect.poll(() => out).toContain(`shim → /engage  $set {"SegmentMembership":"'9001'","In Power Users":true}  (profile user-42)`)

@@ -15,6 +15,8 @@
     var base = location.host + config.mparticle.base
     mpSdk.init(config.mparticle.apiKey, {
       isDevelopmentMode: true,
+      // Without one the SDK warns on every load; it also names the SDK's storage.
+      workspaceToken: 'demo-workspace',
       requestConfig: false,
       // The demo site is plain http on 127.0.0.1; the SDK would use https:// otherwise.
       forceHttps: false,
@@ -40,12 +42,21 @@
     debug: true,
   }
   if (config.apiHost) settings.apiHost = config.apiHost
+  // `debug: true` explains this integration's decisions on the console; it
+  // would also turn on mixpanel-browser's own logging, which logs every request
+  // and several "You are opted out" warnings per call while opted out.
+  settings.mixpanelConfig = { debug: false }
   // Locally, one request per call so the panel updates at once (batches go every 5 s).
-  if (config.mode !== 'mixpanel') settings.mixpanelConfig = { batch_requests: false }
+  if (config.mode !== 'mixpanel') settings.mixpanelConfig.batch_requests = false
   var analytics = MixpanelDeviceMode.createAnalytics(settings)
   window.analytics = analytics
 
-  // Each button shows the exact call it makes.
+  // Each button shows the exact call it makes. Their order tells a story: a
+  // visitor reads pages, signs up and buys as user-42, joins a company; mParticle
+  // logs the same person in and out (the bridge sends each new MPID to user-42's
+  // profile); mParticle's servers put them in an audience (through the shim); an
+  // alias merges a second id; then reset starts a new anonymous visitor, and
+  // consent is withdrawn and given again.
   var CALLS = [
     { id: 'page', code: "analytics.page('Docs', 'Getting Started', { section: 'intro' })",
       run: function () { return analytics.page('Docs', 'Getting Started', { section: 'intro' }) } },
@@ -59,14 +70,6 @@
       run: function () { return analytics.track('Order Completed', { order_id: 'o-1001', revenue: 42.5, currency: 'USD' }) } },
     { id: 'group', code: "analytics.group('acme', { company_id: 'acme', name: 'Acme Inc', plan: 'enterprise' })",
       run: function () { return analytics.group('acme', { company_id: 'acme', name: 'Acme Inc', plan: 'enterprise' }) } },
-    { id: 'alias', code: "analytics.alias('ada-lovelace')",
-      run: function () { return analytics.alias('ada-lovelace') } },
-    { id: 'reset', code: 'analytics.reset()',
-      run: function () { return analytics.reset() } },
-    { id: 'optOut', code: 'analytics.optOut()',
-      run: function () { return analytics.optOut() } },
-    { id: 'optIn', code: 'analytics.optIn()',
-      run: function () { return analytics.optIn() } },
   ]
   if (mpSdk) {
     // mParticle identity calls: the bridge sets $mparticle_user_id to the new MPID.
@@ -89,30 +92,53 @@
     )
   }
   if (config.shim) {
-    // mParticle's side of the audience sync, played by the demo server: the
-    // membership toggles, so each click changes it (an unchanged one sends nothing).
+    // mParticle's side of the audience sync, played by the demo server. The
+    // server decides join or leave from what Mixpanel's profile says (so a
+    // change made with the printed curl counts), and the label follows it.
     var member = false
     var shimCall = { id: 'shim', server: true, code: '',
       run: function () {
-        var action = member ? 'delete' : 'add'
         return fetch('/api/shim/audience', {
           method: 'POST',
           headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ userId: 'user-42', audienceId: 9001, audienceName: 'Power Users', action: action }),
+          body: JSON.stringify({ userId: 'user-42', audienceId: 9001, audienceName: 'Power Users' }),
         }).then(function (res) {
           if (!res.ok) throw new Error('the shim answered ' + res.status)
-          member = !member
+          return res.json()
+        }).then(function (answer) {
+          member = answer.member
           shimCall.describe()
+          return 'the shim accepted it: user-42 ' + (answer.action === 'add' ? 'joins' : 'leaves') + ' the audience; its engage $set follows in the panel'
         })
       },
       describe: function () {
         shimCall.code = 'mParticle → shim: user-42 ' + (member ? 'leaves' : 'joins') + " audience 9001 'Power Users'"
         var code = document.querySelector('#call-shim code')
         if (code) code.textContent = code.parentElement.title = shimCall.code
+      },
+      refresh: function () {
+        return fetch('/api/shim/audience?userId=user-42&audienceName=Power%20Users')
+          .then(function (res) { return res.json() })
+          .then(function (answer) {
+            member = answer.member
+            shimCall.describe()
+          })
+          .catch(function () {})
       } }
     shimCall.describe()
+    shimCall.refresh()
     CALLS.push(shimCall)
   }
+  CALLS.push(
+    { id: 'alias', code: "analytics.alias('ada-lovelace')",
+      run: function () { return analytics.alias('ada-lovelace') } },
+    { id: 'reset', code: 'analytics.reset()',
+      run: function () { return analytics.reset() } },
+    { id: 'optOut', code: 'analytics.optOut()',
+      run: function () { return analytics.optOut() } },
+    { id: 'optIn', code: 'analytics.optIn()',
+      run: function () { return analytics.optIn() } },
+  )
 
   var buttons = $('buttons')
   CALLS.forEach(function (call) {
@@ -122,7 +148,10 @@
     button.className = call.server ? 'call server' : call.vendor ? 'call ' + call.vendor : 'call'
     button.title = call.code
     var name = document.createElement('strong')
-    name.textContent = call.server ? 'audience shim' : call.label || call.id
+    var step = document.createElement('span')
+    step.className = 'step'
+    step.textContent = String(buttons.children.length + 1)
+    name.append(step, call.server ? 'audience shim' : call.label || call.id)
     var code = document.createElement('code')
     code.textContent = call.code
     button.append(name, code)
@@ -145,7 +174,7 @@
     Promise.resolve()
       .then(call.run)
       .then(function (said) {
-        outcome.textContent = optedOut ? 'opted out: nothing leaves the page' : call.server ? 'sent to the shim' : call.vendor ? said : 'handed to mixpanel-browser'
+        outcome.textContent = optedOut ? 'opted out: nothing leaves the page' : call.server || call.vendor ? said : 'handed to mixpanel-browser'
         if (optedOut) item.className = 'muted'
       }, function (error) {
         outcome.textContent = 'failed: ' + error.message
@@ -165,9 +194,21 @@
 
   function showState() {
     var mp = analytics.mixpanel
-    $('distinct-id').textContent = mp ? mp.get_distinct_id() : '(mixpanel-browser is not running)'
+    var distinctId = mp ? mp.get_distinct_id() : null
+    var userId = analytics.user().id()
+    $('distinct-id').textContent = mp ? distinctId : '(mixpanel-browser is not running)'
+    $('user-id').textContent = userId === null ? 'null' : userId
     $('opted').textContent = isOptedOut() ? 'opted out' : 'on'
     $('mpid').textContent = currentMpid()
+    // After alias() the two differ: say why rather than leave it unexplained.
+    var note = $('alias-note')
+    if (userId !== null && distinctId !== null && userId !== distinctId) {
+      note.textContent = 'alias(\'' + userId + '\') sent $create_alias, asking Mixpanel to treat ' + userId + ' and ' + distinctId +
+        ' as one user. user().id() is the new id; mixpanel-browser keeps the distinct id ' + distinctId + ' for the events that follow.'
+      note.hidden = false
+    } else {
+      note.hidden = true
+    }
   }
 
   function currentMpid() {
@@ -267,6 +308,7 @@
     var source = document.createElement('span')
     source.className = 'source'
     source.textContent = record.origin ? 'browser' : 'server (shim)'
+    if (!record.origin && shimCall) shimCall.refresh()
     head.append(badge, title, who, source)
 
     var brief = document.createElement('pre')
