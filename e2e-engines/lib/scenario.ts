@@ -29,6 +29,13 @@ export interface ScenarioContext {
 export interface Scenario {
   name: string
   run(t: ScenarioContext): Promise<void>
+  /**
+   * A failure the project knows and tracks elsewhere: a failure whose message
+   * matches `matches` is reported as a known issue (skipped, with the reason)
+   * instead of failing the run, unless ENGINES_STRICT=1. Any other failure
+   * still fails. Remove the mark when the issue is fixed.
+   */
+  knownIssue?: { reason: string; matches: RegExp }
 }
 
 /** Keys mixpanel-browser adds to every event by itself; `own()` removes them. */

@@ -337,4 +337,31 @@ export const core: Scenario[] = [
       expect(cookieJson(cookies[0]).distinct_id).toBe('u1')
     },
   },
+  {
+    name: 'secureCookie on http://<site>.localhost: a Secure cookie in Chromium and Firefox, none in WebKit',
+    async run(t) {
+      const url = t.page('/secure.html', t.analyticsPage({ ...unbatched, secureCookie: true }, `analytics.track('Visit')`))
+      const tab = await visit(t, url)
+      await tab.evaluate(`await analytics.identify('u1', { plan: 'pro' })`)
+      // Every engine calls http://*.localhost a secure context...
+      expect(await tab.evaluate('return isSecureContext')).toBe(true)
+      const cookies = await mixpanelCookies(tab)
+      await tab.reload()
+      await t.inbox.until((i) => i.events('Visit').length === 2)
+      const [first, second] = t.inbox.events('Visit').map((e) => e.properties)
+      if (t.engine === 'webkit') {
+        // ...but WebKit refuses a Secure cookie over http: nothing is stored, so
+        // each page load is a new device and the user is forgotten
+        // (docs/browsers.md). Events still leave, with that page's identity.
+        expect(cookies).toEqual([])
+        expect(second!.$device_id).not.toBe(first!.$device_id)
+        expect(second!.distinct_id).toBe(`$device:${second!.$device_id}`)
+        expect(own(second)).toEqual({})
+      } else {
+        expect(cookies.map((c) => [c.name, c.domain, c.secure])).toEqual([[`mp_${t.token}_mixpanel`, `.${t.host}`, true]])
+        expect(second).toMatchObject({ distinct_id: 'u1', $device_id: first!.$device_id })
+        expect(own(second)).toEqual({ plan: 'pro', id: 'u1', mp_name_tag: 'u1' })
+      }
+    },
+  },
 ]
