@@ -1,5 +1,5 @@
 import { expect } from '@playwright/test'
-import type { EngineCookie, Tab } from '../drivers/types'
+import type { EngineCookie, EngineName, Tab } from '../drivers/types'
 import { omit, own, ownSet, type Scenario, type ScenarioContext } from '../lib/scenario'
 
 // The core of the wire-level suite, written once and run in Chromium, Firefox
@@ -11,6 +11,8 @@ import { omit, own, ownSet, type Scenario, type ScenarioContext } from '../lib/s
 const unbatched = { mixpanelConfig: { batch_requests: false } }
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 const ENGAGE_IDS = ['$token', '$distinct_id', '$device_id', '$user_id']
+/** What mixpanel-browser reports as `$browser`: WebKitGTK's user agent says Safari. */
+const BROWSER: Record<EngineName, string> = { chromium: 'Chrome', firefox: 'Firefox', webkit: 'Safari' }
 
 /**
  * `list` in a stable order. Unbatched sends are separate requests that may
@@ -69,7 +71,7 @@ export const core: Scenario[] = [
         ['Loaded a Page', { ...defaults, name: 'Intro', category: 'Docs', section: 'a' }],
         ['Done', {}],
       ]))
-      expect(t.inbox.events('Done')[0]!.properties).toMatchObject({ token: t.token, $current_url: `${url}?q=1#top` })
+      expect(t.inbox.events('Done')[0]!.properties).toMatchObject({ token: t.token, $current_url: `${url}?q=1#top`, $browser: BROWSER[t.engine] })
     },
   },
   {
