@@ -59,10 +59,18 @@ function firefoxTab(context: BrowserContext, page: Page): Tab {
         .filter((c) => cookieMatches(c.domain, new URL(page.url()).hostname))
         .map((c): EngineCookie => ({ name: c.name, value: c.value, domain: c.domain, path: c.path, secure: c.secure, httpOnly: c.httpOnly ?? false })),
     localStorage: () => tab.evaluate('return { ...localStorage }'),
+    openTab: async (url) => {
+      const sibling = await context.newPage()
+      sibling.setDefaultTimeout(CALL_TIMEOUT)
+      sibling.setDefaultNavigationTimeout(CALL_TIMEOUT)
+      await sibling.goto(url, { waitUntil: 'load' })
+      return firefoxTab(context, sibling)
+    },
     close: async () => {
       // runBeforeUnload: close as a user does, so pagehide/unload handlers run.
       await page.close({ runBeforeUnload: true })
-      await context.close()
+      // The profile goes with its last tab.
+      if ((await context.pages()).length === 0) await context.close()
     },
   }
   return tab

@@ -77,11 +77,17 @@ function playwrightTab(context: BrowserContext, page: Page): Tab {
         (c): EngineCookie => ({ name: c.name, value: c.value, domain: c.domain, path: c.path, secure: c.secure, httpOnly: c.httpOnly }),
       ),
     localStorage: () => tab.evaluate('return { ...localStorage }'),
+    openTab: async (url) => {
+      const sibling = await context.newPage()
+      await sibling.goto(url)
+      return playwrightTab(context, sibling)
+    },
     close: async () => {
       // runBeforeUnload: close as a user does, so pagehide/unload handlers run.
       await page.close({ runBeforeUnload: true })
       await page.waitForEvent('close', { timeout: 10_000 }).catch(() => undefined)
-      await context.close()
+      // The profile goes with its last tab.
+      if (context.pages().length === 0) await context.close()
     },
   }
   return tab

@@ -36,7 +36,12 @@ export interface Tab {
   cookies(): Promise<EngineCookie[]>
   /** The current origin's localStorage. */
   localStorage(): Promise<Record<string, string>>
-  /** Closes the tab the way a user does (unload handlers run). */
+  /** Opens `url` in another tab of the same profile (same cookies and storage), as a user opening the site again. */
+  openTab(url: string): Promise<Tab>
+  /**
+   * Closes the tab the way a user does (unload handlers run). The profile's
+   * cookies and storage stay while another of its tabs is open.
+   */
   close(): Promise<void>
 }
 

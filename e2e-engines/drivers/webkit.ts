@@ -56,12 +56,7 @@ export async function launchWebKit(): Promise<EngineDriver> {
       engine: 'webkit',
       version: `webkit MiniBrowser ${String(capabilities.get('browserVersion') ?? '')} (WebKitGTK, selenium-webdriver)`.replace('  ', ' '),
       startupMs,
-      async open(url) {
-        await call(driver.switchTo().newWindow('tab'), 'new tab')
-        const handle = await call(driver.getWindowHandle(), 'window handle')
-        await call(driver.get(url), `get ${url}`)
-        return webkitTab(driver, handle, home)
-      },
+      open: (url) => openWebKitTab(driver, url, home),
       async quit() {
         await withTimeout(driver.quit(), CALL_TIMEOUT, 'quit').catch(() => undefined)
         killAll()
@@ -71,6 +66,14 @@ export async function launchWebKit(): Promise<EngineDriver> {
     killAll()
     throw error
   }
+}
+
+/** A new window of the session: WebKitGTK has one cookie jar and storage per session. */
+async function openWebKitTab(driver: WebDriver, url: string, home: string): Promise<Tab> {
+  await call(driver.switchTo().newWindow('tab'), 'new tab')
+  const handle = await call(driver.getWindowHandle(), 'window handle')
+  await call(driver.get(url), `get ${url}`)
+  return webkitTab(driver, handle, home)
 }
 
 /** Every WebDriver call gets a timeout. */
@@ -116,6 +119,7 @@ function webkitTab(driver: WebDriver, handle: string, home: string): Tab {
       )
     },
     localStorage: () => tab.evaluate('return { ...localStorage }'),
+    openTab: (url) => openWebKitTab(driver, url, home),
     async close() {
       await focus()
       await call(driver.close(), 'close window')

@@ -119,6 +119,19 @@ export class Inbox {
 export function scenarioContext(driver: EngineDriver, servers: LocalServers, slug: string, tabs: Tab[]): ScenarioContext {
   const token = `${slug}-${driver.engine}-${Date.now().toString(36)}`
   const host = `${slug}.localhost`
+  // Every tab is closed once: by the scenario, or after it; tabs it opens too.
+  const track = (tab: Tab): Tab => {
+    let closed = false
+    const { close, openTab } = tab
+    tab.close = async () => {
+      if (closed) return
+      closed = true
+      await close()
+    }
+    tab.openTab = async (url) => track(await openTab(url))
+    tabs.push(tab)
+    return tab
+  }
   const page = (path: string, html: string, onHost = host): string => {
     servers.page(`/${slug}${path}`, html)
     return `http://${onHost}:${servers.sitePort}/${slug}${path}`
@@ -131,19 +144,7 @@ export function scenarioContext(driver: EngineDriver, servers: LocalServers, slu
     apiHost: servers.apiHost,
     page,
     analyticsPage: (settings, script = '') => analyticsPage({ token, apiHost: servers.apiHost, ...settings }, script),
-    async open(url) {
-      const tab = await driver.open(url)
-      // Closed once: by the scenario, or after it.
-      let closed = false
-      const close = tab.close
-      tab.close = async () => {
-        if (closed) return
-        closed = true
-        await close()
-      }
-      tabs.push(tab)
-      return tab
-    },
+    open: async (url) => track(await driver.open(url)),
     inbox: new Inbox(servers.records, token),
   }
 }

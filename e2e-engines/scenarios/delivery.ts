@@ -13,10 +13,13 @@ import type { Scenario, ScenarioContext } from '../lib/scenario'
 const FLUSH_MS = 500
 const batched = { mixpanelConfig: { batch_flush_interval_ms: FLUSH_MS } }
 
-/** Page script: `log(name)` records a resolved call in sessionStorage, which survives the navigation. */
+/**
+ * Page script: `log(name)` records a resolved call in localStorage, which
+ * outlives the page (the scenario's host is its own origin).
+ */
 const LOG = `
-  const log = (name) => sessionStorage.setItem('resolved', JSON.stringify([...JSON.parse(sessionStorage.getItem('resolved') || '[]'), name]))
-  addEventListener('pagehide', (event) => sessionStorage.setItem('pagehide.persisted', String(event.persisted)))
+  const log = (name) => localStorage.setItem('test:resolved', JSON.stringify([...JSON.parse(localStorage.getItem('test:resolved') || '[]'), name]))
+  addEventListener('pagehide', (event) => localStorage.setItem('test:pagehide.persisted', String(event.persisted)))
 `
 
 /**
@@ -25,7 +28,7 @@ const LOG = `
  */
 async function expectResolvedDeliveredOnce(t: ScenarioContext, tab: { evaluate<T>(body: string): Promise<T> }, arrived: string, mustResolve: string[]): Promise<string[]> {
   const { resolved, persisted } = await tab.evaluate<{ resolved: string[]; persisted: string | null }>(
-    `return { resolved: JSON.parse(sessionStorage.getItem('resolved') || '[]'), persisted: sessionStorage.getItem('pagehide.persisted') }`,
+    `return { resolved: JSON.parse(localStorage.getItem('test:resolved') || '[]'), persisted: localStorage.getItem('test:pagehide.persisted') }`,
   )
   expect(resolved).toEqual(expect.arrayContaining(mustResolve))
   const missing = (): string[] => [...resolved, arrived].filter((name) => t.inbox.events(name).length === 0)
@@ -80,14 +83,14 @@ export const delivery: Scenario[] = [
       const url = t.page(
         '/reload.html',
         t.analyticsPage(batched, `${LOG}
-          if (sessionStorage.getItem('reloaded')) {
+          if (localStorage.getItem('test:reloaded')) {
             analytics.track('After Reload').then(() => (window.arrived = true))
           } else {
             addEventListener('load', () => setTimeout(async () => {
               await analytics.track('Awaited')
               log('Awaited')
               for (let n = 1; n <= ${N}; n++) analytics.track('Burst ' + n, { n }).then(() => log('Burst ' + n))
-              sessionStorage.setItem('reloaded', '1')
+              localStorage.setItem('test:reloaded', '1')
               location.reload()
             }, 0))
           }
@@ -98,6 +101,30 @@ export const delivery: Scenario[] = [
       const resolved = await expectResolvedDeliveredOnce(t, tab, 'After Reload', ['Awaited'])
       // Calls resolve when handed over; a resolved burst event must not be lost.
       expect(resolved.length).toBeGreaterThan(1)
+    },
+  },
+  {
+    name: 'an event tracked right before the tab is closed is counted once when the site is opened again',
+    knownIssue: LOSS,
+    async run(t) {
+      // Another tab of the same profile stays open, as a browser window would.
+      const keep = await t.open(t.page('/close-keep.html', '<!doctype html><title>keep</title>'))
+      const url = t.page(
+        '/close-a.html',
+        t.analyticsPage(batched, `${LOG}
+          ;(async () => {
+            await analytics.track('Awaited')
+            log('Awaited')
+            analytics.track('Left Behind').then(() => log('Left Behind'))
+          })()
+        `),
+      )
+      // Closed as soon as the page has loaded: the calls above ran just before.
+      const tab = await keep.openTab(url)
+      await tab.close()
+      await keep.navigate(t.page('/close-b.html', t.analyticsPage(batched, `analytics.track('Arrived').then(() => (window.arrived = true))`)))
+      await keep.waitFor('return window.arrived === true', 20_000)
+      await expectResolvedDeliveredOnce(t, keep, 'Arrived', ['Awaited'])
     },
   },
 ]
