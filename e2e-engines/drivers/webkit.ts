@@ -39,7 +39,7 @@ export async function launchWebKit(): Promise<EngineDriver> {
     })
     processes.push(webDriver)
     const server = `http://127.0.0.1:${port}`
-    await poll(() => fetch(`${server}/status`).then((r) => r.ok), 20_000, 'WebKitWebDriver /status')
+    await poll(() => fetch(`${server}/status`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok), 20_000, 'WebKitWebDriver /status')
     const driver = new Builder()
       .usingServer(server)
       .withCapabilities({

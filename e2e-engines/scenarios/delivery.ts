@@ -32,7 +32,10 @@ async function expectResolvedDeliveredOnce(t: ScenarioContext, tab: { evaluate<T
   )
   expect(resolved).toEqual(expect.arrayContaining(mustResolve))
   const missing = (): string[] => [...resolved, arrived].filter((name) => t.inbox.events(name).length === 0)
-  await t.inbox.until(() => missing().length === 0, 8_000).catch((error: Error) => {
+  // The next page is live and sending once its own event is in; what the left
+  // page kept is re-sent by it within two flush intervals.
+  await t.inbox.until((i) => i.events(arrived).length > 0, 20_000)
+  await t.inbox.until(() => missing().length === 0, 4_000).catch((error: Error) => {
     throw new Error(`${error.message}: never arrived: ${missing().join(', ')}; arrived: ${t.inbox.raw().map((r) => r.body.event ?? r.endpoint).join(', ')}`)
   })
   // Copies re-sent from the left page's queue come up to two flush intervals later.
