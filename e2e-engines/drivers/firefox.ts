@@ -15,6 +15,8 @@ export async function launchFirefox(): Promise<EngineDriver> {
     executablePath: FIREFOX_PATH,
     headless: true,
     protocol: 'webDriverBiDi',
+    // The local https site has a self-signed certificate.
+    acceptInsecureCerts: true,
     timeout: 90_000,
     // Nothing leaves 127.0.0.1: no captive-portal, update or telemetry checks.
     extraPrefsFirefox: {

@@ -52,7 +52,8 @@ export async function launchPlaywright(engine: EngineName = 'chromium'): Promise
     version: `${engine} ${browser.version()} (Playwright)`,
     startupMs,
     async open(url) {
-      const context = await browser.newContext()
+      // The local https site has a self-signed certificate.
+      const context = await browser.newContext({ ignoreHTTPSErrors: true })
       const page = await context.newPage()
       await page.goto(url)
       return playwrightTab(context, page)

@@ -44,6 +44,8 @@ export async function launchWebKit(): Promise<EngineDriver> {
       .usingServer(server)
       .withCapabilities({
         browserName: 'MiniBrowser',
+        // The local https site has a self-signed certificate.
+        acceptInsecureCerts: true,
         'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation'] },
       })
       .build()

@@ -18,6 +18,10 @@ export interface ScenarioContext {
   apiHost: string
   /** Registers `html` at `/<slug><path>` and returns its URL on `host` (or another host name). */
   page(path: string, html: string, host?: string): string
+  /** As `page`, over https (a self-signed certificate the drivers accept). */
+  securePage(path: string, html: string, host?: string): string
+  /** The collector as an https `apiHost` on the page's own origin (`https://<host>:<port>/api`). */
+  secureApiHost(host?: string): string
   /** A page with the script-tag build that creates `window.analytics` with `settings` (plus `token` and `apiHost`), then runs `script`. */
   analyticsPage(settings: Record<string, unknown>, script?: string): string
   /** Opens a tab (closed after the scenario). */
@@ -143,6 +147,11 @@ export function scenarioContext(driver: EngineDriver, servers: LocalServers, slu
     host,
     apiHost: servers.apiHost,
     page,
+    securePage: (path, html, onHost = host) => {
+      servers.page(`/${slug}${path}`, html)
+      return `https://${onHost}:${servers.secureSitePort}/${slug}${path}`
+    },
+    secureApiHost: (onHost = host) => `https://${onHost}:${servers.secureSitePort}/api`,
     analyticsPage: (settings, script = '') => analyticsPage({ token, apiHost: servers.apiHost, ...settings }, script),
     open: async (url) => track(await driver.open(url)),
     inbox: new Inbox(servers.records, token),

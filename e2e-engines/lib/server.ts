@@ -1,5 +1,9 @@
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { createServer, type Server } from 'node:http'
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import { tmpdir } from 'node:os'
 import type { AddressInfo } from 'node:net'
 import { extname, join, normalize } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -26,6 +30,8 @@ const TYPES: Record<string, string> = {
 export interface LocalServers {
   /** Port of the site; pages are reachable on `http://<any>.localhost:<port>` and `http://127.0.0.1:<port>`. */
   sitePort: number
+  /** The same site over https (a self-signed certificate the drivers accept). */
+  secureSitePort: number
   /** The collector's base URL, `http://127.0.0.1:<port>`: the library's `apiHost`. */
   apiHost: string
   /** Serves `html` at `path` on every host name. */
@@ -37,8 +43,12 @@ export interface LocalServers {
 
 export async function startServers(): Promise<LocalServers> {
   const pages = new Map<string, string>()
-  const site: Server = createServer(async (req, res) => {
+  const collector: Collector = await startCollector({ port: 0, host: '127.0.0.1' })
+  const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://site').pathname)
+    // /api/… goes to the collector: a same-origin apiHost for https pages
+    // (WebKit blocks an https page's requests to http://127.0.0.1).
+    if (path.startsWith('/api/')) return forward(req, res, collector.port)
     const html = pages.get(path)
     res.setHeader('Cache-Control', 'no-store')
     if (html !== undefined) {
@@ -59,16 +69,19 @@ export async function startServers(): Promise<LocalServers> {
     } catch {
       res.writeHead(404).end('not found')
     }
-  })
+  }
+  const site: Server = createServer(handler)
+  const secureSite: Server = createHttpsServer(selfSignedCertificate(), handler)
   await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve))
-  const collector: Collector = await startCollector({ port: 0, host: '127.0.0.1' })
+  await new Promise<void>((resolve) => secureSite.listen(0, '127.0.0.1', resolve))
   return {
     sitePort: (site.address() as AddressInfo).port,
+    secureSitePort: (secureSite.address() as AddressInfo).port,
     apiHost: collector.url,
     page: (path, html) => void pages.set(path, html),
     records: collector.records,
     async close() {
-      await Promise.all([closeServer(site), collector.close()])
+      await Promise.all([closeServer(site), closeServer(secureSite), collector.close()])
     },
   }
 }
@@ -76,4 +89,32 @@ export async function startServers(): Promise<LocalServers> {
 /** The token a record belongs to (events carry it in properties, profile and group updates as `$token`). */
 export function recordToken(record: CollectorRecord): string | undefined {
   return record.body.properties?.token ?? record.body.$token
+}
+
+/** Passes a request on to the collector on 127.0.0.1:`port`, without the `/api` prefix. */
+function forward(req: IncomingMessage, res: ServerResponse, port: number): void {
+  const upstream = request(
+    { host: '127.0.0.1', port, method: req.method, path: (req.url ?? '/').replace(/^\/api/, ''), headers: req.headers },
+    (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers)
+      answer.pipe(res)
+    },
+  )
+  upstream.on('error', () => res.writeHead(502).end())
+  req.pipe(upstream)
+}
+
+/** A throwaway self-signed certificate for the https site (the drivers are told to accept it). */
+function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
+  const dir = mkdtempSync(join(tmpdir(), 'engines-tls-'))
+  try {
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,DNS:*.localhost',
+      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+    ], { stdio: 'ignore' })
+    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 }

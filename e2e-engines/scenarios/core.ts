@@ -366,4 +366,21 @@ export const core: Scenario[] = [
       }
     },
   },
+  {
+    name: 'secureCookie on https: a Secure cookie that keeps the visitor across a reload in every engine',
+    async run(t) {
+      // An https apiHost: WebKit blocks an https page's requests to http://127.0.0.1 (docs/browsers.md).
+      const settings = { ...unbatched, secureCookie: true, apiHost: t.secureApiHost() }
+      const url = t.securePage('/secure-https.html', t.analyticsPage(settings, `analytics.track('Visit')`))
+      const tab = await visit(t, url)
+      await tab.evaluate(`await analytics.identify('u1', { plan: 'pro' })`)
+      const cookies = await mixpanelCookies(tab)
+      expect(cookies.map((c) => [c.name, c.domain, c.secure])).toEqual([[`mp_${t.token}_mixpanel`, `.${t.host}`, true]])
+      await tab.reload()
+      await t.inbox.until((i) => i.events('Visit').length === 2)
+      const [first, second] = t.inbox.events('Visit').map((e) => e.properties)
+      expect(second).toMatchObject({ distinct_id: 'u1', $device_id: first!.$device_id })
+      expect(own(second)).toEqual({ plan: 'pro', id: 'u1', mp_name_tag: 'u1' })
+    },
+  },
 ]
