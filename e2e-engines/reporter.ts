@@ -25,11 +25,9 @@ export default class EngineReporter implements Reporter {
     this.started = Date.now()
   }
 
-  onStdOut(chunk: string | Buffer, test?: TestCase): void {
-    const line = String(chunk)
-    const match = /^\[engine\] (\S+) started in (\d+) ms: (.*)$/m.exec(line)
+  onStdOut(chunk: string | Buffer): void {
+    const match = /^\[engine\] (\S+) started in (\d+) ms: (.*)$/m.exec(String(chunk))
     if (match) this.tally(match[1]!).startup = `${match[2]} ms (${match[3]})`
-    void test
   }
 
   onTestEnd(test: TestCase, result: TestResult): void {
@@ -38,14 +36,15 @@ export default class EngineReporter implements Reporter {
     const tally = this.tally(test.parent.project()?.name ?? 'unknown')
     tally.ms += result.duration
     tally.slowest.push([test.title, result.duration])
-    // A known issue (scenario.knownIssue) that reproduced: neither passed nor failed.
-    if (result.status === 'skipped' && result.annotations.some((a) => a.type === 'known issue')) {
+    // Skipped: a known issue (scenario.knownIssue) that reproduced, neither passed nor failed.
+    if (result.status === 'skipped') {
+      const known = result.annotations.some((a) => a.type === 'known issue')
       tally.known++
-      this.known.push(`${test.parent.project()?.name}: ${test.title}`)
+      this.known.push(`${test.parent.project()?.name}: ${test.title}${known ? '' : ' (skipped)'}`)
       return
     }
     tally.total++
-    if (result.status === 'passed' || result.status === 'skipped') {
+    if (result.status === 'passed') {
       tally.passed++
       this.passed++
     } else {
