@@ -27,7 +27,7 @@ export function translateIdentify(message: Message, { settings, state }: Transla
   // `$user_id`, which stays beside the device id after an alias) or alias sends
   // no new `$identify`: at most one per user and device. The start-up
   // re-identify already flushed the queued People updates on this page
-  // (docs/behaviour.md, "identify").
+  // (docs/behaviour.md, "Identify").
   // (Read one by one: each read re-parses mixpanel-browser's cookie.)
   const known = userId === state.distinctId || userId === state.userId || userId === state.superProperty('__alias')
   if (userId && !known) ops.push({ op: 'identify', id: userId })
