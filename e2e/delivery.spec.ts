@@ -1,8 +1,9 @@
 import { analyticsPage, expect, iifePage, own, test, watch } from './fixtures'
 
 // Delivery: order and exactly-once for early calls, the page's own
-// mixpanel-browser, failures that must never reach the page, and events
-// tracked right before the page is left (SPEC §1, §8).
+// mixpanel-browser, and failures that must never reach the page. The delivery
+// queue itself (leaving the page, retries): delivery-queue.spec.ts and
+// docs/delivery.md.
 
 const TOKEN = 'delivery-token'
 const base = { token: TOKEN, mixpanelConfig: { batch_requests: false } }

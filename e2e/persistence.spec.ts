@@ -4,7 +4,8 @@ import type { BrowserContext, Cookie, Page } from '@playwright/test'
 import { analyticsPage, expect, own, test } from './fixtures'
 
 // Where mixpanel-browser keeps its state, observed on the real cookie jar and
-// storage: cookie options, localStorage, none, and reset() (SPEC §2, §8).
+// storage: cookie options, localStorage, none, and reset() (README settings;
+// the delivery queue's own storage: docs/delivery.md).
 
 const TOKEN = 'persist-token'
 const base = { token: TOKEN, mixpanelConfig: { batch_requests: false } }
