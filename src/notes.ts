@@ -27,3 +27,8 @@ export const BRIDGE_FAILED = 18
 export const LISTEN_FAILED = 19
 export const GROUP_NO_ID = 20
 export const NOT_BROWSER = 21
+// Delivery (docs/delivery.md).
+export const DELIVERY_DROPPED = 22
+export const DELIVERY_STORAGE = 23
+export const PERSISTENCE_FALLBACK = 24
+export const DELIVERY_OFF = 25

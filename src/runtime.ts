@@ -98,14 +98,14 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
       }
     })
 
-  // ---- contract: server rendering (no document, no mixpanel given): one
-  // sentence under `debug`, no attempt, no stack (docs/behaviour.md, "Server rendering").
+  // Server rendering (no document, no mixpanel given): one sentence under
+  // `debug`, no attempt, no stack (docs/behaviour.md, "Server rendering").
   const browser = deps.mixpanel || typeof document == 'object'
   if (!browser) log.debug([NOT_BROWSER])
   else try {
-    mixpanel = startMixpanel(settings, deps.mixpanel)
-    // ---- contract: start-up operations (translate/start.ts): the known user
-    // re-identified, stored `length`/`bucket` repaired, People queues dropped without `people`.
+    mixpanel = startMixpanel(settings, deps.mixpanel, log.debug)
+    // Start-up operations (translate/start.ts): the known user re-identified,
+    // stored `length`/`bucket` repaired, People queues dropped without `people`.
     applyAll('start', mixpanel, startOperations(state, settings.people))
   } catch (error) {
     if (mixpanel) log.debug([REIDENTIFY_FAILED], error)
