@@ -320,12 +320,20 @@ export const SCENARIOS = [
       await run.track(page, 'e', 10)
       await faultSeen(run, 'refused')
     },
-    /** Extra check: the first request after a 429 came at least Retry-After later. */
+    /**
+     * Extra figure: the shortest time between a 429 and the next copy of one
+     * of its events (a retry), which Retry-After says may not be under 2 s.
+     */
     check(run) {
-      const mine = run.harness.requests.filter((r) => r.records.some((x) => (x?.properties?.token ?? x?.$token) === run.token))
-      const i = mine.findIndex((r) => r.status === 429)
-      if (i < 0 || i + 1 >= mine.length) return { retryAfterMs: null }
-      return { retryAfterMs: mine[i + 1].at - mine[i].at }
+      let shortest = null
+      const requests = run.harness.requests
+      requests.forEach((request, i) => {
+        if (request.status !== 429) return
+        const seqs = new Set(request.records.filter((x) => x?.properties?.token === run.token).map((x) => x.properties.seq))
+        const retry = requests.slice(i + 1).find((later) => later.records.some((x) => x?.properties?.token === run.token && seqs.has(x.properties.seq)))
+        if (retry && (shortest === null || retry.at - request.at < shortest)) shortest = retry.at - request.at
+      })
+      return { retryAfterMs: shortest }
     },
   },
   {
