@@ -176,12 +176,16 @@ export async function startHarness() {
   return harness
 }
 
-/** Chromium switches: the two names (and only them) go to the harness; its self-signed certificate is accepted. */
+/**
+ * Chromium switches: the two names (and only them) go to the harness; every
+ * other name fails to resolve, so nothing can leave the machine; the
+ * harness's self-signed certificate is accepted.
+ */
 export function chromiumArgs(harness) {
   return [
     '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
     '--disable-sync', '--no-first-run', '--disable-quic',
-    `--host-resolver-rules=MAP ${SITE_HOST} 127.0.0.1:${harness.port}, MAP ${API_HOST} 127.0.0.1:${harness.port}`,
+    `--host-resolver-rules=MAP ${SITE_HOST} 127.0.0.1:${harness.port}, MAP ${API_HOST} 127.0.0.1:${harness.port}, MAP * ~NOTFOUND`,
     '--ignore-certificate-errors',
   ]
 }
