@@ -1,5 +1,4 @@
-import type { Page } from '@playwright/test'
-import { analyticsPage, decodeBody, expect, iifePage, own, test, watch } from './fixtures'
+import { analyticsPage, expect, iifePage, own, test, watch } from './fixtures'
 
 // Delivery: order and exactly-once for early calls, the page's own
 // mixpanel-browser, failures that must never reach the page, and events
@@ -217,75 +216,4 @@ test('a settings mistake is reported at creation, naming the setting', async ({ 
     'SettingsError: mixpanel-device-mode: setting `token` is required: the Mixpanel project token',
     "SettingsError: mixpanel-device-mode: setting `dataResidency` must be one of 'us', 'eu', 'in', got the string \"de\"",
   ])
-})
-
-// A beacon sent while a page unloads never reaches Playwright's routing (checked:
-// Chromium calls sendBeacon during a same-tab navigation, yet no request is
-// seen), so it would try to leave the machine. Pages that are left record their
-// beacons synchronously in localStorage instead and report them handed over, as
-// the browser does; `forward` still sends them while `window.keepBeacons` is unset.
-const recordBeacons = (forward: boolean): string => `<script>
-  const realBeacon = navigator.sendBeacon.bind(navigator)
-  navigator.sendBeacon = (url, body) => {
-    const sent = JSON.parse(localStorage.getItem('test:beacons') || '[]')
-    sent.push({ url: String(url), body: String(body) })
-    localStorage.setItem('test:beacons', JSON.stringify(sent))
-    return ${forward} && !window.keepBeacons ? realBeacon(url, body) : true
-  }
-</script>`
-
-/** The events of the beacons a page recorded (see recordBeacons). */
-const recordedBeacons = async (page: Page): Promise<Record<string, any>[]> =>
-  (JSON.parse((await page.evaluate(() => localStorage.getItem('test:beacons'))) ?? '[]') as { url: string; body: string }[])
-    .flatMap((beacon) => decodeBody(beacon.body, beacon.url))
-
-const queueOf = (page: Page): Promise<string | null> => page.evaluate((key) => localStorage.getItem(key), `__mpq_${TOKEN}_ev`)
-
-test('an event tracked right before a link navigates (default batching) leaves by beacon and is re-sent by the next page with the same $insert_id', async ({ page, site, inbox }) => {
-  test.slow()
-  site.page('/delivery/next.html', analyticsPage({ token: TOKEN }, `analytics.track('Next Page')`, recordBeacons(false)))
-  const url = site.page(
-    '/delivery/leaving.html',
-    analyticsPage({ token: TOKEN }, `
-      document.getElementById('go').addEventListener('click', () => analytics.track('Clicked Link', { href: '/delivery/next.html' }))
-    `, recordBeacons(false)).replace('<body>', '<body><a id="go" href="/delivery/next.html">next</a>'),
-  )
-  await page.goto(url)
-  await page.click('#go')
-  await page.waitForURL('**/delivery/next.html')
-
-  // From the same page: the beacon handed to the browser while the page was left.
-  const beacons = (await recordedBeacons(page)).filter((e) => e.event === 'Clicked Link')
-  expect(beacons).toHaveLength(1)
-  // From the next page, once the item is orphaned (2 × batch_flush_interval_ms): the same $insert_id.
-  await inbox.until((i) => i.events('Clicked Link').length >= 1 && i.events('Next Page').length === 1, 25_000)
-  await expect.poll(() => queueOf(page)).toBe('[]')
-  const resent = inbox.events('Clicked Link')
-  expect(new Set([...beacons, ...resent].map((e) => e.properties.$insert_id)).size).toBe(1)
-  expect(own(resent[0]!.properties)).toEqual({ href: '/delivery/next.html' })
-  expect(own(beacons[0]!.properties)).toEqual({ href: '/delivery/next.html' })
-})
-
-test('an event queued when the tab is hidden goes out by beacon from the same page, and the re-send has the same $insert_id', async ({ page, site, inbox }) => {
-  test.slow()
-  site.page('/delivery/after-hidden.html', analyticsPage({ token: TOKEN }, `analytics.track('Next Page')`, recordBeacons(false)))
-  const url = site.page('/delivery/hidden.html', analyticsPage({ token: TOKEN }, `analytics.track('Hidden Soon', { n: 1 })`, recordBeacons(true)))
-  await page.goto(url)
-  await expect.poll(async () => (await queueOf(page)) ?? '').toContain('Hidden Soon')
-  await page.evaluate(() => {
-    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' })
-    // Like the browser's own: it bubbles to window, where mixpanel-browser listens.
-    document.dispatchEvent(new Event('visibilitychange', { bubbles: true }))
-  })
-  await inbox.until((i) => i.events('Hidden Soon').length === 1)
-  expect(inbox.of('track').map((r) => [r.transport, r.body.event])).toEqual([['ping', 'Hidden Soon']])
-
-  // Leaving the page now: its unload beacon is recorded, not sent (see recordBeacons).
-  await page.evaluate(() => ((window as any).keepBeacons = true))
-  await page.goto(site.origin + '/delivery/after-hidden.html')
-  await inbox.until((i) => i.events('Hidden Soon').length >= 2 && i.events('Next Page').length === 1, 25_000)
-  await expect.poll(() => queueOf(page)).toBe('[]')
-  const sent = inbox.events('Hidden Soon')
-  expect(sent.map((r) => r.properties.$insert_id)).toEqual(sent.map(() => sent[0]!.properties.$insert_id))
-  expect(sent.map((e) => own(e.properties))).toEqual(sent.map(() => ({ n: 1 })))
 })

@@ -166,13 +166,17 @@ export const test = base.extend<{ inbox: MixpanelInbox }, { site: Site }>({
     // A beacon sent while a page is being left never reaches Playwright's routing,
     // so it would try to leave the machine: such beacons to non-local hosts are
     // reported handed over and dropped (mixpanel-browser keeps and re-sends them).
+    // The same for keepalive fetches started then (the delivery queue's unload
+    // sends): they never settle, as for a page that is gone.
     await context.addInitScript(() => {
       const real = navigator.sendBeacon.bind(navigator)
+      const realFetch = fetch.bind(window)
       let leaving = false
       addEventListener('beforeunload', () => (leaving = true), true)
       addEventListener('pagehide', () => (leaving = true), true)
-      navigator.sendBeacon = (url, body) =>
-        leaving && !/^https?:\/\/127\.0\.0\.1[:/]/.test(new URL(String(url), location.href).href) ? true : real(url, body)
+      const away = (url: unknown): boolean => leaving && !/^https?:\/\/127\.0\.0\.1[:/]/.test(new URL(String(url), location.href).href)
+      navigator.sendBeacon = (url, body) => (away(url) ? true : real(url, body))
+      window.fetch = (input, init) => (init?.keepalive && away(input instanceof Request ? input.url : input) ? new Promise(() => {}) : realFetch(input, init))
     })
     await inbox.attach(context)
     await use(inbox)

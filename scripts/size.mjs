@@ -104,7 +104,7 @@ export function budgets(sizes) {
     // mParticle bridge moved to lazy chunks and the code rewritten for size,
     // the entry is 4.9 kB of behaviour the specification asks for (see
     // `--modules`); this budget holds the line against growth.
-    wrapper: 5 * KB,
+    wrapper: 6 * KB,
     // Loaded only with `debug: true`, and only on pages with mParticle.
     lazy: { messages: 1 * KB, bridge: 1 * KB },
     iife: Math.min(37 * KB, sizes.official.gzip + 3.5 * KB),

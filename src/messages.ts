@@ -30,7 +30,23 @@ const MESSAGES: Text[] = [
   /* SKIPPED */ (type) => `${type} call skipped: integrations.Mixpanel is false`,
   /* BRIDGE_FAILED */ () => 'mParticle bridge failed',
   /* LISTEN_FAILED */ () => 'could not listen to analytics.reset() and analytics.alias()',
+  /* DELIVERY_DROPPED */ (why, json) => `delivery: dropped ${record(json)}: ${DROPPED[why] ?? `the API refused it (${why})`}`,
+  /* DELIVERY_STORAGE */ () => 'delivery: a record could not be stored, it is kept in memory',
+  /* PERSISTENCE_FALLBACK */ (wanted, used, queue) => `persistence \`${wanted}\` failed: using ${used}, delivery queue in ${queue}`,
+  /* DELIVERY_OFF */ () => 'delivery: mixpanel-browser sends by itself (no add_hook)',
 ]
+
+const DROPPED: Record<string, string> = { full: 'the queue is full', old: 'older than 5 days', 'opted out': 'opted out' }
+
+/** Names a queued record: its event, or the profile or group it updates. */
+function record(json: unknown): string {
+  try {
+    const r = JSON.parse(String(json))
+    return r.event ? `"${r.event}" (${r.properties.$insert_id})` : `update of ${r.$distinct_id ?? r.$group_id}`
+  } catch {
+    return 'a record'
+  }
+}
 
 /** The sentence for a note (debug output). */
 export function explain([code, ...args]: Note): string {

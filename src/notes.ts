@@ -25,3 +25,8 @@ export const CALLBACK_THREW = 16
 export const SKIPPED = 17
 export const BRIDGE_FAILED = 18
 export const LISTEN_FAILED = 19
+// Delivery (docs/delivery.md).
+export const DELIVERY_DROPPED = 20
+export const DELIVERY_STORAGE = 21
+export const PERSISTENCE_FALLBACK = 22
+export const DELIVERY_OFF = 23

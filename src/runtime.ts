@@ -98,11 +98,11 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
     })
 
   try {
-    mixpanel = startMixpanel(settings, deps.mixpanel)
+    mixpanel = startMixpanel(settings, deps.mixpanel, log.debug)
     // mixpanel-browser sends queued People updates only after identify() ran on
     // this page, so a known user is re-identified (no new $identify: same id).
     const known = state.userId
-    if (known) mixpanel.identify(known)
+    if (known) for (const error of apply(mixpanel, [{ op: 'identify', id: known }])) log.debug([REIDENTIFY_FAILED], error)
   } catch (error) {
     if (mixpanel) log.debug([REIDENTIFY_FAILED], error)
     // Said even without `debug`: nothing will reach Mixpanel.

@@ -18,13 +18,14 @@ export function mixpanelConfig(settings: NormalizedSettings): Properties {
     secure_cookie: settings.secureCookie,
     persistence: none ? 'localStorage' : settings.persistence,
     disable_persistence: none,
-    // The batch queue lives in localStorage; 'none' means nothing is stored.
-    batch_requests: !none,
     track_pageview: false,
     debug: settings.debug,
     ...(settings.cookieName && { cookie_name: settings.cookieName }),
     // Without the second flag mixpanel-browser still writes its cookie.
     ...(optOut && { opt_out_tracking_by_default: true, opt_out_persistence_by_default: true }),
     ...settings.mixpanelConfig,
+    // Our own queue delivers (docs/delivery.md): it needs every record handed
+    // to the hooks at call time, which mixpanel-browser does only unbatched.
+    batch_requests: false,
   }
 }

@@ -1,26 +1,50 @@
 import bundled from 'mixpanel-browser/src/loaders/loader-module-core'
+import { deliver, usableStorage } from '../delivery/browser'
+import { DELIVERY_OFF, PERSISTENCE_FALLBACK, type Note } from '../notes'
 import type { NormalizedSettings } from '../settings'
 import { mixpanelConfig } from './config'
 import type { MixpanelLike } from './types'
 
 let instances = 0
 
+// When a persistence throws (cookies in a sandboxed frame), the next one is tried.
+const PERSISTENCES = ['cookie', 'localStorage', 'none'] as const
+
 /**
  * The mixpanel-browser instance to use: the page's own when it is already
  * loaded, the page's own initialised with our settings when it is not, or a
  * named instance of the bundled core (so a page's own `mixpanel` is untouched).
- * Throws when mixpanel-browser cannot start.
+ * Its requests then go through our delivery queue (docs/delivery.md).
+ * Throws when mixpanel-browser cannot start with any persistence.
  */
-export function startMixpanel(settings: NormalizedSettings, given: MixpanelLike | undefined): MixpanelLike {
-  const config = mixpanelConfig(settings)
+export function startMixpanel(settings: NormalizedSettings, given: MixpanelLike | undefined, note: (note: Note, ...details: unknown[]) => void): MixpanelLike {
+  const storage = settings.persistence === 'none' ? undefined : usableStorage()
   let instance = given
-  if (!given) {
-    instances += 1
+  let started = !!given?.__loaded
+  let failure: unknown
+  if (!given) instances += 1
+  if (!started) {
     const name = instances > 1 ? `mixpanel_device_mode_${instances}` : 'mixpanel_device_mode'
-    instance = (bundled as unknown as MixpanelLike).init(settings.token, config, name) || undefined
-  } else if (!given.__loaded) {
-    given.init(settings.token, config)
+    for (const persistence of PERSISTENCES.slice(PERSISTENCES.indexOf(settings.persistence))) {
+      const config = mixpanelConfig({ ...settings, persistence })
+      try {
+        if (given) given.init(settings.token, config)
+        else instance = (bundled as unknown as MixpanelLike).init(settings.token, config, name) || undefined
+      } catch (error) {
+        failure = error
+        continue
+      }
+      started = true
+      if (persistence !== settings.persistence) note([PERSISTENCE_FALLBACK, settings.persistence, persistence, storage ? 'localStorage' : 'memory'])
+      break
+    }
   }
-  if (!instance?.__loaded) throw new Error(`mixpanel-browser${given ? ' given in `deps.mixpanel`' : ''} did not initialise`)
+  if (!started || !instance?.__loaded) throw failure ?? new Error(`mixpanel-browser${given ? ' given in `deps.mixpanel`' : ''} did not initialise`)
+  try {
+    if (!deliver(instance, settings.token, storage, note)) note([DELIVERY_OFF])
+  } catch (error) {
+    // Not a browser (server rendering, tests in Node): mixpanel-browser sends by itself.
+    note([DELIVERY_OFF], error)
+  }
   return instance
 }

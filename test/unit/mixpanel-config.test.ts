@@ -11,7 +11,7 @@ const DEFAULT_CONFIG = {
   secure_cookie: false,
   persistence: 'cookie',
   disable_persistence: false,
-  batch_requests: true,
+  batch_requests: false,
   track_pageview: false,
   debug: false,
 }
@@ -51,12 +51,11 @@ describe('mixpanelConfig', () => {
     expect(configFor({ persistence: 'localStorage' })).toEqual({ ...DEFAULT_CONFIG, persistence: 'localStorage' })
   })
 
-  test("persistence 'none' disables persistence and the stored batch queue", () => {
+  test("persistence 'none' disables persistence", () => {
     expect(configFor({ persistence: 'none' })).toEqual({
       ...DEFAULT_CONFIG,
       persistence: 'localStorage',
       disable_persistence: true,
-      batch_requests: false,
     })
   })
 
@@ -77,12 +76,15 @@ describe('mixpanelConfig', () => {
   })
 
   test('mixpanelConfig is applied last: it adds options and overrides computed ones', () => {
-    expect(configFor({ mixpanelConfig: { ignore_dnt: true, batch_requests: false, api_host: 'https://other.example' } })).toEqual({
+    expect(configFor({ mixpanelConfig: { ignore_dnt: true, api_host: 'https://other.example' } })).toEqual({
       ...DEFAULT_CONFIG,
       ignore_dnt: true,
-      batch_requests: false,
       api_host: 'https://other.example',
     })
+  })
+
+  test('batching stays off whatever mixpanelConfig says: the delivery queue batches, and needs each record at call time', () => {
+    expect(configFor({ mixpanelConfig: { batch_requests: true } })).toEqual(DEFAULT_CONFIG)
   })
 })
 
