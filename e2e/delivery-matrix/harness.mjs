@@ -130,8 +130,10 @@ export async function startHarness() {
   function api(req, res) {
     const origin = req.headers.origin
     // mixpanel-browser sends with credentials: echo the origin, never `*`.
+    // Retry-After is not a CORS-safelisted response header: a page can read it
+    // only when the API exposes it, as this one does (docs/delivery-tests.md).
     const cors = origin
-      ? { 'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true', vary: 'Origin' }
+      ? { 'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true', 'access-control-expose-headers': 'Retry-After', vary: 'Origin' }
       : {}
     if (req.method === 'OPTIONS') {
       res.writeHead(204, {

@@ -365,7 +365,7 @@ export const SCENARIOS = [
   },
 ]
 
-export const DEFAULT_OPTIONS = { deadline: 8000, grace: 1200 }
+export const DEFAULT_OPTIONS = { deadline: 8000, grace: 1000 }
 
 /** Runs one scenario on one library in its own browser context and returns its result (never throws for a lost event). */
 export async function runScenario(browser, harness, scenario, libName, options = DEFAULT_OPTIONS) {
