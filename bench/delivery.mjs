@@ -173,6 +173,7 @@ async function memoryRun(lib) {
     while (!crashed) {
       const asked = Date.now()
       const state = await ask(page, () => ({ sent: window.sent ?? 0, burstMs: window.burstMs }), 1000, null)
+      if (state) result.tracked = state.sent
       if (state === null) {
         unresponsiveMs += Date.now() - asked
         stallStart ||= asked
@@ -189,7 +190,7 @@ async function memoryRun(lib) {
         break
       }
       if (Date.now() - started > MAX_SECONDS * 1000) {
-        result.stopped = `burst not finished after ${MAX_SECONDS} s (${state?.sent ?? '?'} tracked)`
+        result.stopped = `burst not finished after ${MAX_SECONDS} s (${result.tracked ?? '?'} of ${EVENTS} tracked)`
         break
       }
       await sleep(250)
