@@ -37,7 +37,8 @@ export function verdict(status: number, size: number): 'ok' | 'split' | 'drop' |
 export function retryAfter(header: string | null | undefined, now: number): number | undefined {
   const value = header?.trim()
   if (!value) return undefined
-  const ms = /^\d+$/.test(value) ? +value * 1000 : Date.parse(value) - now
+  // An HTTP-date starts with the day's name; anything else is unreadable.
+  const ms = /^\d+$/.test(value) ? +value * 1000 : /^[a-z]/i.test(value) ? Date.parse(value) - now : NaN
   return ms === ms ? Math.min(Math.max(ms, 0), MAX_WAIT) : undefined
 }
 

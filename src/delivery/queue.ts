@@ -66,6 +66,9 @@ export function createQueue(deps: QueueDeps): Queue {
   let busy = false
   let failures = 0
   let limit = BATCH
+  // Whether this page holds a lease: only while it holds records (nothing is stored otherwise).
+  let leased = false
+  const lease = prefix + page
 
   /** Stores `value` under `key`; false when it could not be (no storage, quota, a throwing storage). */
   const store = (key: string, value: string): boolean => {
@@ -80,7 +83,8 @@ export function createQueue(deps: QueueDeps): Queue {
   }
 
   function add(url: string, json: string, time: number): void {
-    const key = prefix + page + '.' + count++
+    leased ||= store(lease, '' + now())
+    const key = lease + '.' + count++
     items.push({ k: store(key, `${time}\n${url}\n${json}`) ? key : '', u: url, j: json, t: time, f: 0 })
     chars += json.length
     // Over the cap: the oldest records go first.
@@ -101,6 +105,12 @@ export function createQueue(deps: QueueDeps): Queue {
       item.f = -1
     }
     items = items.filter((item) => item.f >= 0)
+    if (leased && !items[0]) {
+      leased = false
+      try {
+        storage!.removeItem(lease)
+      } catch {}
+    }
   }
 
   function schedule(delay: number): void {
@@ -150,7 +160,6 @@ export function createQueue(deps: QueueDeps): Queue {
   function beat(): void {
     const time = now()
     try {
-      storage!.setItem(prefix + page, '' + time)
       const taken: string[][] = []
       for (const key of Object.keys(storage!)) {
         const [owner, n] = key.slice(prefix.length).split('.')
@@ -160,7 +169,8 @@ export function createQueue(deps: QueueDeps): Queue {
         storage!.removeItem(key)
         if (n) taken.push(value)
       }
-      for (const [time, url, json] of taken.sort((a, b) => +a[0]! - +b[0]!)) add(url!, json!, +time!)
+      for (const [at, url, json] of taken.sort((a, b) => +a[0]! - +b[0]!)) add(url!, json!, +at!)
+      if (leased) storage!.setItem(lease, '' + time)
     } catch {}
   }
 
@@ -173,7 +183,7 @@ export function createQueue(deps: QueueDeps): Queue {
       for (const item of items) if (leaving && item.f === 1) item.f = 0
       let batch: Item[]
       while ((batch = pick(BATCH))[0]) request(batch, true)
-      if (leaving) store(prefix + page, '0')
+      if (leaving && leased) store(lease, '0')
     },
     wake() {
       failures = 0

@@ -1,0 +1,290 @@
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
+import { BATCH, MAX_AGE, MAX_RECORDS } from '../../src/delivery/policy'
+import { createQueue, LEASE, type Answer, type Queue } from '../../src/delivery/queue'
+import { DELIVERY_DROPPED, DELIVERY_STORAGE, type Note } from '../../src/notes'
+
+const PREFIX = '__mpdm_tok_'
+const URL = 'https://api-js.mixpanel.com/track/?ip=1'
+const ENGAGE = 'https://api-js.mixpanel.com/engage/?ip=1'
+
+/** A Storage like localStorage: keys are its own enumerable properties; counts writes. */
+class FakeStorage {
+  declare writes: number
+  declare failing: boolean
+  constructor() {
+    Object.defineProperty(this, 'writes', { value: 0, writable: true, enumerable: false })
+    Object.defineProperty(this, 'failing', { value: false, writable: true, enumerable: false })
+  }
+  getItem(key: string): string | null {
+    return Object.prototype.hasOwnProperty.call(this, key) ? (this as any)[key] : null
+  }
+  setItem(key: string, value: string): void {
+    if (this.failing) throw new DOMException('quota', 'QuotaExceededError')
+    this.writes++
+    ;(this as any)[key] = String(value)
+  }
+  removeItem(key: string): void {
+    delete (this as any)[key]
+  }
+}
+
+interface Sent {
+  by: string
+  url: string
+  events: string[]
+  keepalive: boolean
+  answer(answer: Answer): void
+  fail(): void
+}
+
+const event = (name: string, n = 0): string => JSON.stringify({ event: name, properties: { $insert_id: `${name}-${n}`, time: 1 } })
+const records = (storage: FakeStorage): string[] =>
+  Object.keys(storage).filter((key) => key.includes('.')).map((key) => JSON.parse(storage.getItem(key)!.split('\n')[2]!).event)
+
+let storage: FakeStorage
+let sent: Sent[]
+let notes: Note[]
+let optedOut: boolean
+
+function queue(store: FakeStorage | undefined = storage, by = 'me'): Queue {
+  // The first draw names the page (each queue its own); the others are jitter, fixed at the middle.
+  let named = false
+  return createQueue({
+    prefix: PREFIX,
+    storage: store as unknown as Storage,
+    send: (url, body, keepalive) =>
+      new Promise<Answer>((resolve, reject) => {
+        const data = JSON.parse(new URLSearchParams(body).get('data')!) as { event: string }[]
+        sent.push({ by, url, events: data.map((r) => r.event), keepalive, answer: resolve, fail: () => reject(new TypeError('Failed to fetch')) })
+      }),
+    now: Date.now,
+    random: () => (named ? 0.5 : ((named = true), Math.random())),
+    note: (note) => void notes.push(note),
+    optedOut: () => optedOut,
+  })
+}
+
+/** Lets timers due now and settled promises run. */
+const tick = async (ms = 0): Promise<void> => {
+  await vi.advanceTimersByTimeAsync(ms)
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ now: Date.UTC(2026, 11, 1) })
+  storage = new FakeStorage()
+  sent = []
+  notes = []
+  optedOut = false
+})
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+describe('the delivery queue', () => {
+  test('a record is stored before push returns, one write per record whatever the queue holds', () => {
+    const q = queue()
+    for (let i = 0; i < 1000; i++) q.push(URL, event('E', i))
+    expect(records(storage)).toHaveLength(1000)
+    const before = storage.writes
+    q.push(URL, event('Last'))
+    expect(storage.writes - before).toBe(1)
+  })
+
+  test('sends in batches of at most 50 per url, in order, and removes a batch once answered 200', async () => {
+    const q = queue()
+    for (let i = 0; i < 60; i++) q.push(URL, event('E', i))
+    q.push(ENGAGE, JSON.stringify({ $distinct_id: 'u1', $set: {} }))
+    await tick()
+    expect(sent.map((s) => [s.url, s.events.length])).toEqual([[URL, BATCH]])
+    sent[0]!.answer({ status: 200 })
+    await tick()
+    expect(sent.map((s) => [s.url, s.events.length])).toEqual([[URL, 50], [URL, 10]])
+    sent[1]!.answer({ status: 200 })
+    await tick()
+    expect(sent[2]!.url).toBe(ENGAGE)
+    sent[2]!.answer({ status: 200 })
+    await tick()
+    expect(Object.keys(storage).filter((key) => key.includes('.'))).toEqual([])
+  })
+
+  test('a batch without an answer (connection reset, CORS, offline) is kept and sent again after a backoff', async () => {
+    const q = queue()
+    q.push(URL, event('A'))
+    await tick()
+    sent[0]!.fail()
+    await tick(499)
+    expect(sent).toHaveLength(1)
+    // backoff(1, 0.5) = 750 ms
+    await tick(251)
+    expect(sent.map((s) => s.events)).toEqual([['A'], ['A']])
+    expect(records(storage)).toEqual(['A'])
+  })
+
+  test('5xx answers are retried with growing waits, then the batch is sent', async () => {
+    const q = queue()
+    q.push(URL, event('A'))
+    await tick()
+    sent[0]!.answer({ status: 500 })
+    await tick(750)
+    sent[1]!.answer({ status: 503 })
+    await tick(1499)
+    expect(sent).toHaveLength(2)
+    await tick(1)
+    sent[2]!.answer({ status: 200 })
+    await tick()
+    expect(sent.map((s) => s.events)).toEqual([['A'], ['A'], ['A']])
+    expect(records(storage)).toEqual([])
+  })
+
+  test('429 with Retry-After (seconds) waits that long', async () => {
+    const q = queue()
+    q.push(URL, event('A'))
+    await tick()
+    sent[0]!.answer({ status: 429, retryAfter: '30' })
+    await tick(29_999)
+    expect(sent).toHaveLength(1)
+    await tick(1)
+    expect(sent).toHaveLength(2)
+  })
+
+  test('503 with Retry-After as an HTTP-date waits until then', async () => {
+    const q = queue()
+    q.push(URL, event('A'))
+    await tick()
+    sent[0]!.answer({ status: 503, retryAfter: new Date(Date.now() + 5000).toUTCString() })
+    await tick(4999)
+    expect(sent).toHaveLength(1)
+    await tick(1)
+    expect(sent).toHaveLength(2)
+  })
+
+  test('a 400 batch is split until the refused record is alone; it is dropped with a note naming it, the others are sent', async () => {
+    const q = queue()
+    for (const name of ['A', 'Bad', 'C', 'D']) q.push(URL, event(name))
+    await tick()
+    const answer = async (): Promise<void> => {
+      const last = sent[sent.length - 1]!
+      last.answer({ status: last.events.includes('Bad') ? 400 : 200 })
+      await tick()
+    }
+    while (records(storage).length) await answer()
+    // Halved on each 400, doubled back on each 200.
+    expect(sent.map((s) => s.events)).toEqual([['A', 'Bad', 'C', 'D'], ['A', 'Bad'], ['A'], ['Bad', 'C'], ['Bad'], ['C', 'D']])
+    expect(notes).toEqual([[DELIVERY_DROPPED, 400, event('Bad')]])
+  })
+
+  test('a single record answered 413 is dropped with a note', async () => {
+    const q = queue()
+    q.push(URL, event('Huge'))
+    await tick()
+    sent[0]!.answer({ status: 413 })
+    await tick()
+    expect(notes).toEqual([[DELIVERY_DROPPED, 413, event('Huge')]])
+    expect(records(storage)).toEqual([])
+  })
+
+  test('over the cap the oldest records are dropped, each with a note', async () => {
+    const q = queue()
+    for (let i = 0; i < MAX_RECORDS + 2; i++) q.push(URL, event('E', i))
+    expect(records(storage)).toHaveLength(MAX_RECORDS)
+    expect(notes).toEqual([
+      [DELIVERY_DROPPED, 'full', event('E', 0)],
+      [DELIVERY_DROPPED, 'full', event('E', 1)],
+    ])
+  })
+
+  test('records older than 5 days are dropped instead of sent', async () => {
+    const q = queue()
+    q.push(URL, event('Old'))
+    await tick()
+    sent[0]!.fail()
+    await vi.advanceTimersByTimeAsync(0)
+    vi.setSystemTime(Date.now() + MAX_AGE + 1)
+    await tick(1000)
+    expect(sent).toHaveLength(1)
+    expect(notes).toEqual([[DELIVERY_DROPPED, 'old', event('Old')]])
+  })
+
+  test('while opted out nothing is sent and what waits is dropped', async () => {
+    const q = queue()
+    optedOut = true
+    q.push(URL, event('A'))
+    await tick()
+    expect(sent).toEqual([])
+    expect(records(storage)).toEqual([])
+    expect(notes).toEqual([[DELIVERY_DROPPED, 'opted out', event('A')]])
+  })
+
+  test('a storage that throws keeps records in memory, still sends them, and notes each failed write (the lease, the record)', async () => {
+    storage.failing = true
+    const q = queue()
+    q.push(URL, event('A'))
+    await tick()
+    expect(sent.map((s) => s.events)).toEqual([['A']])
+    expect(notes.map((n) => n[0])).toEqual([DELIVERY_STORAGE, DELIVERY_STORAGE])
+  })
+
+  test('without storage (persistence none) records live in memory and are sent', async () => {
+    const q = queue(undefined)
+    q.push(URL, event('A'))
+    await tick()
+    expect(sent.map((s) => s.events)).toEqual([['A']])
+    expect(notes).toEqual([])
+  })
+})
+
+describe('leaving the page and taking over', () => {
+  test('hidden: what waits goes by keepalive fetch and is removed when answered', async () => {
+    const q = queue()
+    q.push(URL, event('A'))
+    await tick()
+    sent[0]!.answer({ status: 500 })
+    await tick()
+    q.hide(false)
+    expect(sent.map((s) => [s.events, s.keepalive])).toEqual([[['A'], false], [['A'], true]])
+    sent[1]!.answer({ status: 200 })
+    await tick()
+    expect(records(storage)).toEqual([])
+  })
+
+  test('leaving: what waits and what is in flight goes by keepalive, stays stored, and the lease is released', async () => {
+    const q = queue()
+    q.push(URL, event('A'))
+    await tick()
+    q.push(URL, event('B'))
+    q.hide(true)
+    expect(sent.map((s) => [s.events, s.keepalive])).toEqual([[['A'], false], [['A', 'B'], true]])
+    expect(records(storage).sort()).toEqual(['A', 'B'])
+    const lease = Object.keys(storage).find((key) => !key.includes('.'))!
+    expect(storage.getItem(lease)).toBe('0')
+  })
+
+  test("the next page takes over a left page's records at once and sends them, oldest first", async () => {
+    const first = queue()
+    first.push(URL, event('A'))
+    first.push(URL, event('B'))
+    first.hide(true)
+    sent = []
+    const next = queue()
+    next.beat()
+    await tick()
+    expect(sent.map((s) => s.events)).toEqual([['A', 'B']])
+    // Now under the new page's lease, and the old lease is gone.
+    expect(Object.keys(storage).filter((key) => !key.includes('.'))).toHaveLength(1)
+  })
+
+  test("a live page's records are left alone; once its lease lapses they are taken over", async () => {
+    const other = queue(storage, 'other')
+    other.beat()
+    other.push(URL, event('A'))
+    const me = queue()
+    me.beat()
+    await tick()
+    const mine = (): string[][] => sent.filter((s) => s.by === 'me').map((s) => s.events)
+    expect(mine()).toEqual([])
+    vi.setSystemTime(Date.now() + LEASE)
+    me.beat()
+    await tick()
+    expect(mine()).toEqual([['A']])
+  })
+})
