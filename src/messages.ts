@@ -32,7 +32,7 @@ const MESSAGES: Text[] = [
   /* LISTEN_FAILED */ () => 'could not listen to analytics.reset() and analytics.alias()',
   /* DELIVERY_DROPPED */ (why, json) => `delivery: dropped ${record(json)}: ${DROPPED[why] ?? `the API refused it (${why})`}`,
   /* DELIVERY_STORAGE */ () => 'delivery: a record could not be stored, it is kept in memory',
-  /* PERSISTENCE_FALLBACK */ (wanted, used, queue) => `persistence \`${wanted}\` failed: using ${used}, delivery queue in ${queue}`,
+  /* PERSISTENCE_FALLBACK */ (wanted, used, queue) => `storage failing: \`${wanted}\` asked, mixpanel-browser uses ${used}, the delivery queue ${queue}`,
   /* DELIVERY_OFF */ () => 'delivery: mixpanel-browser sends by itself (no add_hook)',
 ]
 

@@ -7,9 +7,6 @@ import type { MixpanelLike } from './types'
 
 let instances = 0
 
-// When a persistence throws (cookies in a sandboxed frame), the next one is tried.
-const PERSISTENCES = ['cookie', 'localStorage', 'none'] as const
-
 /**
  * The mixpanel-browser instance to use: the page's own when it is already
  * loaded, the page's own initialised with our settings when it is not, or a
@@ -20,26 +17,37 @@ const PERSISTENCES = ['cookie', 'localStorage', 'none'] as const
 export function startMixpanel(settings: NormalizedSettings, given: MixpanelLike | undefined, note: (note: Note, ...details: unknown[]) => void): MixpanelLike {
   const storage = settings.persistence === 'none' ? undefined : usableStorage()
   let instance = given
-  let started = !!given?.__loaded
+  // The persistence mixpanel-browser started with (true: it was already running).
+  let started: string | boolean = !!given?.__loaded
   let failure: unknown
   if (!given) instances += 1
   if (!started) {
     const name = instances > 1 ? `mixpanel_device_mode_${instances}` : 'mixpanel_device_mode'
-    for (const persistence of PERSISTENCES.slice(PERSISTENCES.indexOf(settings.persistence))) {
+    // Cookies that throw (sandboxed frames) make init throw: localStorage
+    // persistence is tried next when it works. With both blocked,
+    // mixpanel-browser cannot run (its calls read document.cookie).
+    for (const persistence of settings.persistence === 'cookie' && storage ? (['cookie', 'localStorage'] as const) : [settings.persistence]) {
       const config = mixpanelConfig({ ...settings, persistence })
+      // localStorage persistence still touches document.cookie once, moving an
+      // old cookie at init: it gets an empty one for that moment.
+      const shim = failure !== undefined && !!Object.defineProperty(document, 'cookie', { configurable: true, get: () => '', set() {} })
       try {
         if (given) given.init(settings.token, config)
         else instance = (bundled as unknown as MixpanelLike).init(settings.token, config, name) || undefined
       } catch (error) {
         failure = error
         continue
+      } finally {
+        if (shim) delete (document as { cookie?: string }).cookie
       }
-      started = true
-      if (persistence !== settings.persistence) note([PERSISTENCE_FALLBACK, settings.persistence, persistence, storage ? 'localStorage' : 'memory'])
+      started = persistence
       break
     }
   }
   if (!started || !instance?.__loaded) throw failure ?? new Error(`mixpanel-browser${given ? ' given in `deps.mixpanel`' : ''} did not initialise`)
+  // Debug says which persistence is in force when storage failed.
+  const used = started === true ? settings.persistence : started
+  if (used !== settings.persistence || (!storage && used !== 'none')) note([PERSISTENCE_FALLBACK, settings.persistence, used, storage ? 'localStorage' : 'memory'])
   try {
     if (!deliver(instance, settings.token, storage, note)) note([DELIVERY_OFF])
   } catch (error) {
