@@ -21,12 +21,8 @@ test.afterAll(async () => {
   console.log(`delivery matrix: ${results.length} scenarios in ${((Date.now() - started) / 1000).toFixed(1)} s`)
 })
 
-// Scenarios the delivery layer does not pass yet: tagged @pending, which
-// `npm test` leaves out (`npm run test:delivery` runs them all).
-const PENDING = new Set(['cookies-throw'])
-
 for (const scenario of SCENARIOS) {
-  test(`${scenario.name}: ${scenario.title}`, { tag: PENDING.has(scenario.name) ? '@pending' : [] }, async () => {
+  test(`${scenario.name}: ${scenario.title}`, async () => {
     const result = await runScenario(matrix.browser, matrix.harness, scenario, 'ours')
     results.push(result)
     console.log(
