@@ -4,11 +4,13 @@ import { capture } from './capture'
 import { TIMEOUT } from './policy'
 import { createQueue, LEASE, type Queue } from './queue'
 
-/** Posts a form body with fetch; a request without an answer after TIMEOUT is aborted (a failure, retried). */
-const send = (url: string, body: string, keepalive: boolean) =>
-  // No credentials: Mixpanel needs no cookie, and wildcard CORS answers (proxies) work.
-  fetch(url, { method: 'POST', body, keepalive, credentials: 'omit', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, signal: AbortSignal.timeout(TIMEOUT) })
-    .then((response) => ({ status: response.status, retryAfter: response.headers.get('Retry-After') }))
+/** Posts `data=<json>` (a form body) with fetch; no answer after TIMEOUT aborts it (a failure, retried). */
+const send = (url: string, data: string, keepalive: boolean) =>
+  // Default credentials: no cookies cross-origin (Mixpanel needs none), so wildcard CORS answers (proxies) work.
+  fetch(url, { method: 'POST', body: new URLSearchParams({ data }), keepalive, signal: AbortSignal.timeout(TIMEOUT) }).then((response) => ({
+    status: response.status,
+    retryAfter: response.headers.get('Retry-After'),
+  }))
 
 /** localStorage, or undefined where reading it throws (sandboxed frames). */
 export function usableStorage(): Storage | undefined {

@@ -13,7 +13,7 @@ export interface QueueDeps {
   prefix: string
   /** Where records are kept until sent (localStorage), or undefined: memory only. */
   storage: Storage | undefined
-  /** POSTs a form body (`data=…`); `keepalive` when the page is hidden and may be closed. Rejects when there is no answer. */
+  /** POSTs a batch (a JSON array) as the form field `data`; `keepalive` when the page is hidden and may be closed. Rejects when there is no answer. */
   send(url: string, body: string, keepalive: boolean): Promise<Answer>
   now(): number
   random(): number
@@ -46,7 +46,7 @@ interface Item {
 /** A page's lease lapses after this long without a heartbeat (every LEASE / 4). */
 export const LEASE = 20_000
 
-const body = (batch: Item[]): string => `data=${encodeURIComponent(`[${batch.map((item) => item.j).join(',')}]`)}`
+const body = (batch: Item[]): string => `[${batch.map((item) => item.j).join(',')}]`
 
 /**
  * The delivery queue of one page (docs/delivery.md). Each record has a
@@ -58,7 +58,7 @@ const body = (batch: Item[]): string => `data=${encodeURIComponent(`[${batch.map
  */
 export function createQueue(deps: QueueDeps): Queue {
   const { prefix, storage, now, note, random } = deps
-  const page = random().toString(36).slice(2, 12)
+  const page = random().toString(36).slice(2)
   let items: Item[] = []
   let count = 0
   let chars = 0

@@ -54,7 +54,7 @@ function queue(store: FakeStorage | undefined = storage, by = 'me'): Queue {
     storage: store as unknown as Storage,
     send: (url, body, keepalive) =>
       new Promise<Answer>((resolve, reject) => {
-        const data = JSON.parse(new URLSearchParams(body).get('data')!) as { event: string }[]
+        const data = JSON.parse(body) as { event: string }[]
         sent.push({ by, url, events: data.map((r) => r.event), keepalive, answer: resolve, fail: () => reject(new TypeError('Failed to fetch')) })
       }),
     now: Date.now,
