@@ -1,0 +1,105 @@
+import { describe, expect, test } from 'vitest'
+import { withOneRead } from '../../src/mixpanel/persistence-once'
+import type { MixpanelLike } from '../../src/mixpanel/types'
+
+/** A stand-in for mixpanel-browser's MixpanelPersistence: `load()` re-reads `stored` into `props`, `save()` writes it. */
+class FakePersistence {
+  props: Record<string, unknown> = {}
+  loads = 0
+  saves = 0
+  constructor(public stored: Record<string, unknown> = {}) {}
+  load(): void {
+    this.loads += 1
+    this.props = { ...this.stored }
+  }
+  save(): void {
+    this.saves += 1
+    this.stored = { ...this.props }
+  }
+  register(props: Record<string, unknown>): void {
+    this.load()
+    Object.assign(this.props, props)
+    this.save()
+  }
+  get(name: string): unknown {
+    this.load()
+    return this.props[name]
+  }
+}
+
+const instance = (persistence: unknown): MixpanelLike => ({ persistence }) as unknown as MixpanelLike
+
+describe('withOneRead', () => {
+  test('reads the persistence once per call; later loads in the call are skipped, every save still happens', () => {
+    const p = new FakePersistence({ distinct_id: 'd1' })
+    const seen = withOneRead(instance(p), () => {
+      const first = p.get('distinct_id')
+      p.register({ plan: 'pro' })
+      p.register({ tier: 2 })
+      return [first, p.get('plan'), p.get('tier')]
+    })
+    expect(seen).toEqual(['d1', 'pro', 2])
+    expect(p.loads).toBe(1)
+    expect(p.saves).toBe(2)
+    expect(p.stored).toEqual({ distinct_id: 'd1', plan: 'pro', tier: 2 })
+  })
+
+  test('each call reads afresh: a change made between calls is seen', () => {
+    const p = new FakePersistence({ plan: 'free' })
+    const mp = instance(p)
+    expect(withOneRead(mp, () => p.get('plan'))).toBe('free')
+    p.stored = { plan: 'pro' }
+    expect(withOneRead(mp, () => p.get('plan'))).toBe('pro')
+    expect(p.loads).toBe(2)
+  })
+
+  test('puts the prototype load back after the call, also when the call throws', () => {
+    const p = new FakePersistence()
+    expect(() => withOneRead(instance(p), () => { throw new Error('boom') })).toThrow('boom')
+    expect(Object.prototype.hasOwnProperty.call(p, 'load')).toBe(false)
+    p.get('x')
+    p.get('x')
+    expect(p.loads).toBe(2)
+  })
+
+  test("puts back a page's own wrapper of load, which then sees the one read", () => {
+    const p = new FakePersistence()
+    let wrapped = 0
+    const original = p.load
+    const wrapper = function (this: FakePersistence) {
+      wrapped += 1
+      original.call(this)
+    }
+    p.load = wrapper
+    withOneRead(instance(p), () => [p.get('a'), p.get('b'), p.get('c')])
+    expect(wrapped).toBe(1)
+    expect(p.load).toBe(wrapper)
+  })
+
+  test('a nested call shares the outer read', () => {
+    const p = new FakePersistence()
+    const mp = instance(p)
+    withOneRead(mp, () => {
+      p.get('a')
+      withOneRead(mp, () => p.get('b'))
+      p.get('c')
+    })
+    expect(p.loads).toBe(1)
+    expect(Object.prototype.hasOwnProperty.call(p, 'load')).toBe(false)
+  })
+
+  test.each([
+    ['no persistence', undefined],
+    ['a persistence without load()', { props: {} }],
+    ['a persistence without props', { load() {} }],
+  ])('runs the call as usual when mixpanel-browser has %s (another version)', (_, persistence) => {
+    expect(withOneRead(instance(persistence), () => 'ran')).toBe('ran')
+  })
+
+  test('runs the call as usual when load cannot be replaced (a frozen persistence)', () => {
+    let reads = 0
+    const frozen = Object.freeze({ props: {}, load: () => void (reads += 1) })
+    expect(withOneRead(instance(frozen), () => (frozen.load(), frozen.load(), 'ran'))).toBe('ran')
+    expect(reads).toBe(2)
+  })
+})
