@@ -20,7 +20,7 @@ const settings = (persistence: Persistence) => ({
 
 // Counts every real read of mixpanel-browser's persistence entry. `frozen`
 // makes `load` read-only, so the library cannot replace it and falls back to
-// mixpanel-browser's own behaviour: the run "without it".
+// mixpanel-browser's own reads and writes: the run "without it".
 const COUNT_LOADS = `
   window.loads = 0
   const persistence = analytics.mixpanel.persistence
@@ -125,41 +125,59 @@ for (const persistence of ['cookie', 'localStorage'] as const) {
   })
 }
 
-test("mixpanel-browser's internals it relies on: persistence.load() re-reads the stored entry into props; get_property and register call it", async ({ page, site, inbox }) => {
+test("mixpanel-browser's internals it relies on: persistence.load() re-reads the stored entry into props, save() writes props, remove() deletes it; get_property, register and reset go through them", async ({ page, site, inbox }) => {
   await inbox.attach(page)
   await page.goto(site.page('/once/internals.html', analyticsPage(settings('localStorage'), '')))
   const seen = await page.evaluate((token) => {
     const mp = (window as any).analytics.mixpanel
     const persistence = mp.persistence
     const proto = Object.getPrototypeOf(persistence)
-    const shape = [typeof proto.load, Object.prototype.hasOwnProperty.call(persistence, 'load'), typeof persistence.props]
-    let loads = 0
-    const load = persistence.load
-    persistence.load = function () {
-      loads += 1
-      return load.apply(this, arguments)
+    const key = `mp_${token}_mixpanel`
+    const stored = () => JSON.parse(localStorage.getItem(key) ?? 'null')
+    const shape = ['load', 'save', 'remove'].map((name) => [typeof proto[name], Object.prototype.hasOwnProperty.call(persistence, name)])
+    const count = { load: 0, save: 0, remove: 0 }
+    for (const name of ['load', 'save', 'remove'] as const) {
+      const original = persistence[name]
+      persistence[name] = function (this: unknown) {
+        count[name] += 1
+        return original.apply(this, arguments)
+      }
     }
     mp.get_property('plan')
-    const byGet = loads
+    const byGet = { ...count }
     mp.register({ plan: 'pro' })
-    const byRegister = loads - byGet
+    const byRegister = { load: count.load - byGet.load, save: count.save - byGet.save }
     const inProps = persistence.props.plan
     // A change written behind its back is what the next load() brings into props.
-    const key = `mp_${token}_mixpanel`
-    localStorage.setItem(key, JSON.stringify({ ...JSON.parse(localStorage.getItem(key)!), plan: 'changed' }))
+    localStorage.setItem(key, JSON.stringify({ ...stored(), plan: 'changed' }))
     const beforeLoad = persistence.props.plan
     persistence.load()
-    delete persistence.load
-    return { shape, byGet, byRegister, inProps, beforeLoad, afterLoad: persistence.props.plan, viaGet: mp.get_property('plan') }
+    const afterLoad = persistence.props.plan
+    // save() writes props as they are.
+    persistence.props.plan = 'saved'
+    persistence.save()
+    const afterSave = stored().plan
+    // reset() removes the entry, then saves a new one.
+    const before = { ...count }
+    mp.reset()
+    const byReset = { remove: count.remove - before.remove, save: count.save - before.save }
+    const afterReset = stored().plan
+    persistence.remove()
+    const afterRemove = stored()
+    for (const name of ['load', 'save', 'remove']) delete persistence[name]
+    return { shape, byGet, byRegister, inProps, beforeLoad, afterLoad, afterSave, byReset, afterReset, afterRemove }
   }, TOKEN)
   expect(seen).toEqual({
-    shape: ['function', false, 'object'],
-    byGet: 1,
-    byRegister: 1,
+    shape: [['function', false], ['function', false], ['function', false]],
+    byGet: { load: 1, save: 0, remove: 0 },
+    byRegister: { load: 1, save: 1 },
     inProps: 'pro',
     beforeLoad: 'pro',
     afterLoad: 'changed',
-    viaGet: 'changed',
+    afterSave: 'saved',
+    byReset: { remove: 1, save: 1 },
+    afterReset: undefined,
+    afterRemove: null,
   })
 })
 

@@ -16,6 +16,13 @@ class FakePersistence {
     this.saves += 1
     this.stored = { ...this.props }
   }
+  remove(): void {
+    this.stored = {}
+  }
+  clear(): void {
+    this.remove()
+    this.props = {}
+  }
   register(props: Record<string, unknown>): void {
     this.load()
     Object.assign(this.props, props)
@@ -30,7 +37,7 @@ class FakePersistence {
 const instance = (persistence: unknown): MixpanelLike => ({ persistence }) as unknown as MixpanelLike
 
 describe('withOneRead', () => {
-  test('reads the persistence once per call; later loads in the call are skipped, every save still happens', () => {
+  test('reads the persistence once per call and writes it once, at the end', () => {
     const p = new FakePersistence({ distinct_id: 'd1' })
     const seen = withOneRead(instance(p), () => {
       const first = p.get('distinct_id')
@@ -40,8 +47,41 @@ describe('withOneRead', () => {
     })
     expect(seen).toEqual(['d1', 'pro', 2])
     expect(p.loads).toBe(1)
-    expect(p.saves).toBe(2)
+    expect(p.saves).toBe(1)
     expect(p.stored).toEqual({ distinct_id: 'd1', plan: 'pro', tier: 2 })
+  })
+
+  test('nothing is written by a call that changes nothing', () => {
+    const p = new FakePersistence({ plan: 'pro' })
+    withOneRead(instance(p), () => p.get('plan'))
+    expect(p.saves).toBe(0)
+  })
+
+  test('an entry removed after the last change stays removed (reset, opt-out)', () => {
+    const p = new FakePersistence({ plan: 'free' })
+    withOneRead(instance(p), () => {
+      p.register({ plan: 'pro' })
+      p.clear()
+    })
+    expect(p.saves).toBe(0)
+    expect(p.stored).toEqual({})
+  })
+
+  test('a change after a removal is written (reset, then a new device id)', () => {
+    const p = new FakePersistence({ plan: 'free' })
+    withOneRead(instance(p), () => {
+      p.register({ plan: 'pro' })
+      p.clear()
+      p.register({ device: 'd2' })
+    })
+    expect(p.saves).toBe(1)
+    expect(p.stored).toEqual({ device: 'd2' })
+  })
+
+  test('the write happens also when the call throws', () => {
+    const p = new FakePersistence()
+    expect(() => withOneRead(instance(p), () => (p.register({ plan: 'pro' }), JSON.parse('{')))).toThrow()
+    expect(p.stored).toEqual({ plan: 'pro' })
   })
 
   test('each call reads afresh: a change made between calls is seen', () => {
@@ -53,10 +93,10 @@ describe('withOneRead', () => {
     expect(p.loads).toBe(2)
   })
 
-  test('puts the prototype load back after the call, also when the call throws', () => {
+  test('puts the prototype methods back after the call, also when the call throws', () => {
     const p = new FakePersistence()
     expect(() => withOneRead(instance(p), () => { throw new Error('boom') })).toThrow('boom')
-    expect(Object.prototype.hasOwnProperty.call(p, 'load')).toBe(false)
+    expect(['load', 'save', 'remove'].filter((name) => Object.prototype.hasOwnProperty.call(p, name))).toEqual([])
     p.get('x')
     p.get('x')
     expect(p.loads).toBe(2)
@@ -91,14 +131,15 @@ describe('withOneRead', () => {
   test.each([
     ['no persistence', undefined],
     ['a persistence without load()', { props: {} }],
-    ['a persistence without props', { load() {} }],
+    ['a persistence without props', { load() {}, save() {}, remove() {} }],
+    ['a persistence without save()', { props: {}, load() {}, remove() {} }],
   ])('runs the call as usual when mixpanel-browser has %s (another version)', (_, persistence) => {
     expect(withOneRead(instance(persistence), () => 'ran')).toBe('ran')
   })
 
   test('runs the call as usual when load cannot be replaced (a frozen persistence)', () => {
     let reads = 0
-    const frozen = Object.freeze({ props: {}, load: () => void (reads += 1) })
+    const frozen = Object.freeze({ props: {}, load: () => void (reads += 1), save() {}, remove() {} })
     expect(withOneRead(instance(frozen), () => (frozen.load(), frozen.load(), 'ran'))).toBe('ran')
     expect(reads).toBe(2)
   })
