@@ -160,7 +160,8 @@ export const IIFE_EDITS = [
     what: 'the remote settings request',
     from: /MixpanelLib\.prototype\._fetch_remote_settings = function\(mode\) \{[\s\S]*?\n\};\n/,
     to: `MixpanelLib.prototype._fetch_remote_settings = function(mode) {
-    console.error('[mixpanel-device-mode] the script-tag build leaves out mixpanel-browser\\'s remote settings (remote_settings_mode ' + mode + '): use the npm package, or pass your own mixpanel-browser as deps.mixpanel');
+    // window.console: mixpanel-browser's own console says nothing without debug
+    window.console.error('[mixpanel-device-mode] the script-tag build leaves out mixpanel-browser\\'s remote settings (remote_settings_mode ' + mode + '): use the npm package, or pass your own mixpanel-browser as deps.mixpanel');
     if (mode === 'strict') {
         this.set_config({'record_sessions_percent': 0});
         this._remote_settings_strict_disabled = true;
@@ -171,18 +172,35 @@ export const IIFE_EDITS = [
   },
 ]
 
+// Lines like `MixpanelLib.prototype['track'] = MixpanelLib.prototype.track;` keep
+// names through Closure Compiler's renaming; after rollup and terser, which keep
+// property names, they assign each property to itself: no-ops (470 B gzipped).
+const SELF_ASSIGNMENT = /^([\w.]+)((?:\['\w+'\])+)\s*=\s*([\w.]+);\n/gm
+const ALIASED = ['mixpanel-core.js', 'mixpanel-people.js', 'mixpanel-group.js', 'utils.js']
+
 /** Applies IIFE_EDITS to mixpanel-browser's modules; fails the build when one no longer applies. */
 export function mixpanelEdits() {
   return {
     name: 'mixpanel-edits',
     transform(code, id) {
       const path = id.replace(/\\/g, '/')
-      const edits = IIFE_EDITS.filter((edit) => path.endsWith(`/mixpanel-browser/src/${edit.file}`))
+      const file = path.match(/\/mixpanel-browser\/src\/(.*)$/)?.[1]
+      if (!file) return null
+      const edits = IIFE_EDITS.filter((edit) => edit.file === file)
       for (const edit of edits) {
         if (!edit.from.test(code)) this.error(`mixpanel-browser/src/${edit.file} no longer contains ${edit.what}: update IIFE_EDITS in rollup.config.mjs`)
         code = code.replace(edit.from, edit.to)
       }
-      return edits.length > 0 ? { code, map: null } : null
+      if (ALIASED.includes(file)) {
+        let removed = 0
+        code = code.replace(SELF_ASSIGNMENT, (line, object, keys, value) => {
+          const same = object + keys.replace(/\['(\w+)'\]/g, '.$1') === value
+          removed += same ? 1 : 0
+          return same ? '' : line
+        })
+        if (removed === 0) this.error(`mixpanel-browser/src/${file} no longer has Closure Compiler export aliases: update ALIASED in rollup.config.mjs`)
+      }
+      return edits.length > 0 || ALIASED.includes(file) ? { code, map: null } : null
     },
   }
 }
