@@ -6,7 +6,7 @@
 // (bench/pages/harness.js); all Mixpanel traffic goes to the bench's own
 // server on 127.0.0.1. docs/performance.md explains every figure.
 //
-//   node bench/browser.mjs [--rounds 7] [--calls 300] [--warmup 50] [--count 20] [--loads 30] [--events 1000]
+//   node bench/browser.mjs [--rounds 5] [--calls 120] [--warmup 20] [--count 20] [--loads 20] [--events 1000]
 //                          [--only calls,counts,init,network] [--json-only]
 import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
@@ -25,11 +25,11 @@ const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`)
   return i > 0 ? Number(process.argv[i + 1]) : fallback
 }
-const ROUNDS = arg('rounds', 7)
-const CALLS = arg('calls', 300)
-const WARMUP = arg('warmup', 50)
+const ROUNDS = arg('rounds', 5)
+const CALLS = arg('calls', 120)
+const WARMUP = arg('warmup', 20)
 const COUNT = arg('count', 20)
-const LOADS = arg('loads', 30)
+const LOADS = arg('loads', 20)
 const EVENTS = arg('events', 1000)
 const JSON_ONLY = process.argv.includes('--json-only')
 // The network section measures mixpanel-browser's batching, which the delivery layer replaces: only on request.
