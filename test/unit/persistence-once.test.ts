@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest'
+import { createAnalytics } from '../../src/facade'
 import { withOneRead } from '../../src/mixpanel/persistence-once'
 import type { MixpanelLike } from '../../src/mixpanel/types'
 
@@ -142,5 +143,37 @@ describe('withOneRead', () => {
     const frozen = Object.freeze({ props: {}, load: () => void (reads += 1), save() {}, remove() {} })
     expect(withOneRead(instance(frozen), () => (frozen.load(), frozen.load(), 'ran'))).toBe('ran')
     expect(reads).toBe(2)
+  })
+})
+
+describe("a page's own mixpanel-browser given as deps.mixpanel", () => {
+  test('reads and writes as it always does: another instance or the page itself may share its entry', async () => {
+    const p = new FakePersistence({ distinct_id: 'device-1' })
+    const none = (): undefined => undefined
+    const mixpanel = {
+      __loaded: true,
+      persistence: p,
+      init: none,
+      identify: none,
+      register: (props: Record<string, unknown>) => p.register(props),
+      // As mixpanel-browser's track does: it reads the entry again and saves.
+      track: () => (p.get('distinct_id'), p.register({ $initial_referrer: '$direct' })),
+      alias: none,
+      reset: none,
+      set_group: none,
+      get_group: () => ({ set: none, set_once: none }),
+      get_distinct_id: () => p.get('distinct_id') as string,
+      get_property: (name: string) => p.get(name),
+      opt_in_tracking: none,
+      opt_out_tracking: none,
+      has_opted_out_tracking: () => false,
+      people: { set: none, set_once: none, union: none, increment: none, append: none },
+    }
+    const analytics = createAnalytics({ token: 't', superProperties: ['plan'] }, { mixpanel })
+    const before = { loads: p.loads, saves: p.saves }
+    await analytics.track('Bought', { plan: 'pro' })
+    // track (two reads, a save), then register (a read, a save): nothing skipped or merged.
+    expect({ loads: p.loads - before.loads, saves: p.saves - before.saves }).toEqual({ loads: 3, saves: 2 })
+    expect(Object.prototype.hasOwnProperty.call(p, 'load')).toBe(false)
   })
 })
