@@ -6,7 +6,7 @@
 // (bench/pages/harness.js); all Mixpanel traffic goes to the bench's own
 // server on 127.0.0.1. docs/performance.md explains every figure.
 //
-//   node bench/browser.mjs [--rounds 5] [--calls 120] [--warmup 20] [--count 20] [--loads 20] [--events 1000]
+//   node bench/browser.mjs [--rounds 7] [--calls 120] [--warmup 30] [--batch 10] [--count 20] [--loads 20] [--events 1000]
 //                          [--only calls,counts,init,network] [--json-only]
 import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
@@ -25,10 +25,12 @@ const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`)
   return i > 0 ? Number(process.argv[i + 1]) : fallback
 }
-const ROUNDS = arg('rounds', 5)
+const ROUNDS = arg('rounds', 7)
 const CALLS = arg('calls', 120)
-const WARMUP = arg('warmup', 20)
+const WARMUP = arg('warmup', 30)
 const COUNT = arg('count', 20)
+// Calls per side between switches of side (per-call time).
+const BATCH = arg('batch', 10)
 const LOADS = arg('loads', 20)
 const EVENTS = arg('events', 1000)
 const JSON_ONLY = process.argv.includes('--json-only')
@@ -130,6 +132,10 @@ const median = (xs) => {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
 }
 const spread = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) })
+const summary = (samples) => {
+  const sorted = samples.slice().sort((a, b) => a - b)
+  return { n: sorted.length, median: median(sorted), p95: sorted[Math.min(sorted.length - 1, Math.floor(0.95 * sorted.length))] }
+}
 
 async function main() {
   const iife = await readFile(`${ROOT}dist/mixpanel-device-mode.iife.js`, 'utf8')
@@ -184,7 +190,9 @@ async function main() {
   }
 
   try {
-    // 1. Per-call main-thread time: ROUNDS paired rounds, each side in its own fresh page, the order rotating.
+    // 1. Per-call main-thread time: ROUNDS rounds; in each, every side in a fresh page of its own, all
+    //    open at once, driven BATCH calls at a time in turn (the order rotating), so that the sides
+    //    share the machine's load; each side's figure is the median of its calls after the warm-up.
     results.calls = {}
     for (const persistence of run('calls') ? ['cookie', 'localStorage'] : []) {
       results.calls[persistence] = {}
@@ -193,15 +201,28 @@ async function main() {
         const sides = SIDES[kind]
         const rounds = []
         for (let r = 0; r < ROUNDS; r++) {
-          const order = sides.map((_, i) => sides[(i + r) % sides.length])
-          const round = {}
-          for (const side of order) {
-            round[side] = await inPage(`/${side}.html`, async (page) => {
+          const open = {}
+          try {
+            for (const side of sides) {
+              const context = await browser.newContext()
+              await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort())
+              const page = await context.newPage()
+              open[side] = { context, page, samples: [] }
+              await page.goto(`${origin}/${side}.html`)
               if (!(await page.evaluate(() => self.crossOriginIsolated))) log('warning: the page is not cross-origin isolated; timer resolution is 100 µs')
-              return page.evaluate((o) => window.bench.calls(o), { side, persistence, kind, n: CALLS, warmup: WARMUP, apiHost: origin })
-            })
+              await page.evaluate((o) => window.bench.prepare(o), { side, persistence, kind, apiHost: origin })
+            }
+            for (let done = 0, b = 0; done < WARMUP + CALLS; done += BATCH, b++) {
+              const count = Math.min(BATCH, WARMUP + CALLS - done)
+              for (let k = 0; k < sides.length; k++) {
+                const side = sides[(k + b + r) % sides.length]
+                open[side].samples.push(...(await open[side].page.evaluate((n) => window.bench.batch(n), count)))
+              }
+            }
+          } finally {
+            for (const { context } of Object.values(open)) await context.close()
           }
-          rounds.push(round)
+          rounds.push(Object.fromEntries(sides.map((side) => [side, summary(open[side].samples.slice(WARMUP))])))
         }
         const row = {}
         for (const side of sides) row[side] = spread(rounds.map((round) => round[side].median))

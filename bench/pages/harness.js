@@ -116,28 +116,30 @@
     return { mp, call }
   }
 
-  const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
-
   /**
-   * Main-thread time of each of `warmup + n` calls (the first `warmup` not
-   * kept). Our calls return a promise, but the work is synchronous and the
-   * promise settles in a microtask, so the synchronous time is what blocks.
-   * The user changes on every identify (i starts at 1; the setup used 0).
+   * Main-thread time of calls, in batches driven by bench/browser.mjs, which
+   * alternates the sides' pages batch by batch so that they share the
+   * machine's ups and downs. Our calls return a promise, but the work is
+   * synchronous and the promise settles in a microtask, so the synchronous
+   * time is what blocks. The user changes on every identify (i starts at 1;
+   * the setup used 0).
    */
-  async function calls(options) {
-    const { n, warmup } = options
+  let timed
+  async function prepare(options) {
     const { call } = await setup(options)
+    timed = { call, next: 1 }
+  }
+  async function batch(count) {
     const samples = []
-    for (let i = 1; i <= warmup + n; i++) {
+    for (let k = 0; k < count; k++) {
+      const i = timed.next++
       const t0 = performance.now()
-      call(i)
-      const dt = performance.now() - t0
-      if (i > warmup) samples.push(dt)
-      // Let the XHRs' callbacks and timers run now and then.
-      if (i % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 0))
+      timed.call(i)
+      samples.push(performance.now() - t0)
     }
-    samples.sort((a, b) => a - b)
-    return { n: samples.length, median: quantile(samples, 0.5), p95: quantile(samples, 0.95) }
+    // Let the requests' callbacks and timers run.
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    return samples
   }
 
   /**
@@ -185,5 +187,5 @@
     return Object.fromEntries(Object.entries(count).map(([k, v]) => [k, v / n]))
   }
 
-  window.bench = { calls, counts }
+  window.bench = { prepare, batch, counts }
 })()
