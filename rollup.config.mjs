@@ -17,7 +17,7 @@ const MISSING =
 
 /**
  * Modules of mixpanel-browser's core that the script-tag build replaces with
- * inert stand-ins (README, "What the script-tag build leaves out"): they are 12 of its 41 kB gzipped,
+ * inert stand-ins (docs/performance.md, "What the script-tag build leaves out"): they are 12 of its 41 kB gzipped,
  * none of them runs with the configuration this package gives mixpanel-browser
  * (autocapture, `track_pageview`, feature flags and session recording are off
  * by default), and with them gone `init()` no longer opens two IndexedDB
