@@ -48,6 +48,8 @@ function bundleCreateAnalytics(path, plugin) {
 export async function wrapperCode() {
   const bundle = await bundleCreateAnalytics(FILES.esm, nodeResolve({ browser: true }))
   const { output } = await bundle.generate({ format: 'es', chunkFileNames: '[name].js' })
+  // A bundler without code splitting puts the lazy chunks into the one file.
+  const { output: [inlined] } = await bundle.generate({ format: 'es', inlineDynamicImports: true })
   await bundle.close()
   const min = async (code) => (await minify(code, { module: true, ecma: 2020, compress: { passes: 2 }, format: { comments: false } })).code
   const chunks = {}
@@ -57,7 +59,7 @@ export async function wrapperCode() {
     if (chunk.isEntry) main = await min(chunk.code)
     else chunks[chunk.name] = await min(chunk.code)
   }
-  return { entry: main, chunks }
+  return { entry: main, chunks, inlined: await min(inlined.code) }
 }
 
 /**
@@ -90,6 +92,7 @@ export async function measure() {
   }
   return {
     wrapper: size(wrapper.entry),
+    inlined: size(wrapper.inlined),
     lazy: Object.fromEntries(Object.entries(wrapper.chunks).map(([name, code]) => [name, size(code)])),
     iife: await file('iife'),
     official: await file('official'),
@@ -97,19 +100,17 @@ export async function measure() {
   }
 }
 
-/** The budgets, in gzipped bytes; the IIFE's also depends on mixpanel's own build. */
-export function budgets(sizes) {
+/** The budgets, in gzipped bytes (docs/performance.md). */
+export function budgets() {
   return {
-    // Issue #6 asked for 3 kB. Measured: with the debug sentences and the
-    // mParticle bridge moved to lazy chunks and the code rewritten for size,
-    // the entry is 4.9 kB of behaviour the specification asks for (see
-    // `--modules`); this budget holds the line against growth. Issue 12's
-    // contract fixes (renames, start-up repair, settings hygiene, values as
-    // JSON) took it to 5.5 kB; 6 kB is the ceiling agreed for the whole entry.
+    // What every page loads with a splitting bundler. An earlier 3 kB target was
+    // withdrawn: measured, it would drop specified behaviour (see `--modules`).
+    // 6 kB leaves room for the delivery layer.
     wrapper: 6 * KB,
     // Loaded only with `debug: true`, and only on pages with mParticle.
     lazy: { messages: 1 * KB, bridge: 1 * KB },
-    iife: Math.min(37 * KB, sizes.official.gzip + 3.5 * KB),
+    // Script tag, mixpanel-browser's core included, every feature of this package.
+    iife: 25 * KB,
     snippet: 1 * KB,
   }
 }
@@ -123,6 +124,7 @@ export function readmeBlock(sizes) {
     '| artifact | gzipped | budget |',
     '|---|---:|---:|',
     `| \`createAnalytics\` from the npm package (ESM, minified, mixpanel-browser not counted) | ${kb(sizes.wrapper.gzip)} | ${kb(limit.wrapper)} |`,
+    `| … the same with its lazy chunks inlined (a bundler without code splitting) | ${kb(sizes.inlined.gzip)} | |`,
     `| … its lazy chunk of debug sentences (loaded only with \`debug: true\`) | ${kb(sizes.lazy.messages.gzip)} | ${kb(limit.lazy.messages)} |`,
     `| … its lazy chunk of the mParticle bridge (loaded only when mParticle is on the page) | ${kb(sizes.lazy.bridge.gzip)} | ${kb(limit.lazy.bridge)} |`,
     `| \`dist/mixpanel-device-mode.iife.js\` (script tag, mixpanel-browser included) | ${kb(sizes.iife.gzip)} | ${kb(limit.iife)} |`,
@@ -163,6 +165,7 @@ async function main(argv) {
   }
   const rows = [
     ['createAnalytics (ESM, no mixpanel)', sizes.wrapper, limit.wrapper],
+    ['  with its lazy chunks inlined', sizes.inlined, undefined],
     ['  lazy chunk: debug sentences', sizes.lazy.messages, limit.lazy.messages],
     ['  lazy chunk: mParticle bridge', sizes.lazy.bridge, limit.lazy.bridge],
     ['mixpanel-device-mode.iife.js', sizes.iife, limit.iife],
@@ -175,7 +178,6 @@ async function main(argv) {
     if (over) failures.push(`${name}: ${size.gzip} B gzipped, over its budget of ${budget} B by ${size.gzip - budget} B`)
     console.log(`${name.padEnd(38)}${String(size.raw).padStart(10)}${String(size.gzip).padStart(10)}${(budget === undefined ? '' : String(budget)).padStart(10)}${over ? '  OVER' : ''}`)
   }
-  console.log(`IIFE budget: min(37 kB, mixpanel.min.js ${sizes.official.gzip} B + 3.5 kB) = ${limit.iife} B`)
 
   const readmePath = at('README.md')
   const readme = await readFile(readmePath, 'utf8').catch(() => null)

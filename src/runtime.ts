@@ -1,6 +1,7 @@
 import { createLogger, PREFIX, type Logger } from './debug'
 import { apply } from './mixpanel/apply'
 import { startMixpanel } from './mixpanel/load'
+import { withOneRead } from './mixpanel/persistence-once'
 import type { MixpanelLike } from './mixpanel/types'
 import type { Bridge } from './mparticle/bridge'
 import { whenMParticle } from './mparticle/watch'
@@ -65,7 +66,8 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
     if (!mixpanel) browser && log.debug([NOT_RUNNING, label])
     else {
       try {
-        task(mixpanel)
+        // One persistence read per call, on our own instance only (docs/performance.md).
+        deps.mixpanel ? task(mixpanel) : withOneRead(mixpanel, () => task(mixpanel!))
       } catch (error) {
         log.debug([CALL_FAILED, label], error)
       }

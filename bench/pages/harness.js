@@ -1,10 +1,13 @@
-// In-page half of bench/browser.mjs. Loaded after dist/mixpanel-device-mode.iife.js.
-// `ours` is the facade; `direct` is a second mixpanel-browser instance made from
-// the very same core (analytics.mixpanel.init(token, config, name)), driven with
-// the calls a careful developer would write by hand for the same records.
+// In-page half of bench/browser.mjs. Every page runs ONE side:
+// - 'ours': dist/mixpanel-device-mode.iife.js (`MixpanelDeviceMode`), the facade;
+// - 'hand': mixpanel-browser's core alone (`mixpanelCore`, built exactly as the
+//   IIFE builds it), driven with the calls a developer migrating from Segment
+//   writes by hand for the same records;
+// - 'naive': the same core, one mixpanel call per trait.
+// Every side runs with `batch_requests: false` (see bench/browser.mjs) and
+// sends to the bench server's origin (`apiHost`), which answers as Mixpanel.
 ;(function () {
-  const USER = 'user-42'
-  // identify: 10 traits, 2 of them arrays.
+  // identify: 10 traits, 2 of them arrays; the user changes between calls.
   const TRAITS = {
     email: 'ada@example.com',
     firstName: 'Ada',
@@ -31,16 +34,18 @@
     added_at: new Date('2026-11-23T10:00:00.000Z'),
   }
   const GROUP_TRAITS = { company_id: 'acme', name: 'Acme', plan: 'gold', employees: 42 }
+  const user = (i) => `user-${i}`
 
-  // What a careful developer writes by hand for the same Mixpanel records.
-  const byHand = {
-    identify(mp) {
+  // What a careful developer writes by hand for the same Mixpanel records:
+  // identify only because the user changed, every trait under Mixpanel's names.
+  const hand = {
+    identify(mp, id) {
       const t = TRAITS
-      mp.identify(USER)
-      mp.register({ ...t, id: USER, mp_name_tag: t.email })
+      mp.identify(id)
+      mp.register({ ...t, id, mp_name_tag: t.email })
       mp.people.set({
         $email: t.email, $first_name: t.firstName, $last_name: t.lastName, $name: `${t.firstName} ${t.lastName}`,
-        $created: t.createdAt, plan: t.plan, company: t.company, logins: t.logins, verified: t.verified, id: USER,
+        $created: t.createdAt, plan: t.plan, company: t.company, logins: t.logins, verified: t.verified, id,
       })
       mp.people.union({ roles: t.roles, tags: t.tags })
     },
@@ -61,167 +66,126 @@
 
   // A naive Segment-style integration: one mixpanel call per trait.
   const naive = {
-    identify(mp) {
+    identify(mp, id) {
       const t = TRAITS
       const special = { email: '$email', firstName: '$first_name', lastName: '$last_name', createdAt: '$created' }
-      mp.identify(USER)
+      mp.identify(id)
       for (const key of Object.keys(t)) mp.register({ [key]: t[key] })
-      mp.register({ id: USER })
+      mp.register({ id })
       mp.register({ mp_name_tag: t.email })
       for (const key of Object.keys(t)) {
         if (Array.isArray(t[key])) mp.people.union(key, t[key])
         else mp.people.set(special[key] || key, t[key])
       }
       mp.people.set('$name', `${t.firstName} ${t.lastName}`)
-      mp.people.set('id', USER)
+      mp.people.set('id', id)
     },
-    track: byHand.track,
-    page: byHand.page,
+    track: hand.track,
+    page: hand.page,
     group(mp) {
       mp.set_group('company_id', GROUP_TRAITS.company_id)
       for (const key of Object.keys(GROUP_TRAITS)) mp.get_group('company_id', GROUP_TRAITS.company_id).set(key, GROUP_TRAITS[key])
     },
   }
 
-  const facade = {
-    identify: (a) => a.identify(USER, TRAITS),
+  const ours = {
+    identify: (a, id) => a.identify(id, TRAITS),
     track: (a) => a.track('Product Added', PROPERTIES),
     page: (a) => a.page(),
     group: (a) => a.group('acme', GROUP_TRAITS),
   }
 
-  const config = (persistence, extra) => ({ persistence, track_pageview: false, api_payload_format: 'json', ...extra })
+  /** One side, started and in the steady state (a known user): `call(i)` makes the i-th call. */
+  async function setup({ side, persistence, apiHost, kind }) {
+    const extra = { batch_requests: false }
+    let mp, call
+    if (side === 'ours') {
+      const a = MixpanelDeviceMode.createAnalytics({
+        token: 'bench', persistence, apiHost, groupIdentifierTraits: ['company_id'], mixpanelConfig: extra,
+      })
+      await a.ready()
+      mp = a.mixpanel
+      await ours.identify(a, user(0))
+      call = (i) => ours[kind](a, user(i))
+    } else {
+      const calls = side === 'hand' ? hand : naive
+      mp = mixpanelCore.init('bench', { persistence, api_host: apiHost, api_payload_format: 'json', track_pageview: false, ...extra }, 'bench_direct')
+      calls.identify(mp, user(0))
+      call = (i) => calls[kind](mp, user(i))
+    }
+    return { mp, call }
+  }
 
-  async function setup(persistence, extra = {}) {
-    const ours = MixpanelDeviceMode.createAnalytics({
-      token: 'bench-ours', persistence, groupIdentifierTraits: ['company_id'], mixpanelConfig: extra,
+  /**
+   * Main-thread time of calls, in batches driven by bench/browser.mjs, which
+   * alternates the sides' pages batch by batch so that they share the
+   * machine's ups and downs. Our calls return a promise, but the work is
+   * synchronous and the promise settles in a microtask, so the synchronous
+   * time is what blocks. The user changes on every identify (i starts at 1;
+   * the setup used 0).
+   */
+  let timed
+  async function prepare(options) {
+    const { call } = await setup(options)
+    timed = { call, next: 1 }
+  }
+  async function batch(count) {
+    const samples = []
+    for (let k = 0; k < count; k++) {
+      const i = timed.next++
+      const t0 = performance.now()
+      timed.call(i)
+      samples.push(performance.now() - t0)
+    }
+    // Let the requests' callbacks and timers run.
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    return samples
+  }
+
+  /**
+   * Per call: persistence reloads (mixpanel-browser's `persistence.load()`),
+   * cookie reads and writes, localStorage reads and writes, and requests sent,
+   * counted by wrapping them in this page only, after the setup.
+   */
+  async function counts(options) {
+    const { n } = options
+    const { mp, call } = await setup(options)
+    const count = { reloads: 0, cookieReads: 0, cookieWrites: 0, storageReads: 0, storageWrites: 0, requests: 0 }
+    const persistence = mp.persistence
+    const load = persistence.load
+    persistence.load = function () {
+      count.reloads += 1
+      return load.apply(this, arguments)
+    }
+    const cookie = Object.getOwnPropertyDescriptor(Document.prototype, 'cookie')
+    Object.defineProperty(document, 'cookie', {
+      configurable: true,
+      get() {
+        count.cookieReads += 1
+        return cookie.get.call(this)
+      },
+      set(value) {
+        count.cookieWrites += 1
+        cookie.set.call(this, value)
+      },
     })
-    await ours.ready()
-    const direct = ours.mixpanel.init('bench-hand', config(persistence, extra), 'bench_direct')
-    return { ours, direct }
-  }
-
-  const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
-  const summary = (samples) => {
-    const sorted = samples.slice().sort((a, b) => a - b)
-    return { n: sorted.length, median: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), mean: sorted.reduce((s, x) => s + x, 0) / sorted.length }
-  }
-
-  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-  const queued = () => {
-    let chars = 0
-    for (let i = 0; i < localStorage.length; i++) {
-      const key = localStorage.key(i)
-      if (key.startsWith('__mpq_') && !/:[XY]$/.test(key)) chars += localStorage.getItem(key).length
+    const { getItem, setItem } = Storage.prototype
+    Storage.prototype.getItem = function () {
+      if (this === localStorage) count.storageReads += 1
+      return getItem.apply(this, arguments)
     }
-    return chars
-  }
-  /**
-   * Waits (at most 10 s) until the batch queues are back under ~100 records.
-   * The loop makes calls far faster than any page does; without this the
-   * localStorage queues grow to megabytes and every queue write (done in a
-   * timer, outside the timed calls) rewrites them, for both sides alike.
-   */
-  async function drain() {
-    const until = performance.now() + 10_000
-    do await sleep(10)
-    while (queued() > 100_000 && performance.now() < until)
-  }
-
-  /**
-   * Main-thread time of each call, ours and direct interleaved (alternating
-   * which goes first) so both see the same cookie, queue and GC conditions.
-   * Our calls return a promise; the work is synchronous once started, and the
-   * promise settles in a microtask, so the synchronous time is what blocks.
-   */
-  async function calls({ persistence, n, warmup, kind }) {
-    const { ours, direct } = await setup(persistence)
-    // The steady state is a known user (and group needs one).
-    await facade.identify(ours)
-    byHand.identify(direct)
-    await drain()
-    const out = {}
-    {
-      const a = [], b = []
-      for (let i = 0; i < warmup + n; i++) {
-        const oursFirst = i % 2 === 0
-        for (const side of oursFirst ? ['ours', 'direct'] : ['direct', 'ours']) {
-          const t0 = performance.now()
-          if (side === 'ours') facade[kind](ours)
-          else byHand[kind](direct)
-          const dt = performance.now() - t0
-          if (i >= warmup) (side === 'ours' ? a : b).push(dt)
-        }
-        // Let mixpanel-browser's timers (batch queue writes, flushes) run now and then.
-        if (i % 50 === 49) await drain()
-      }
-      out[kind] = { ours: summary(a), direct: summary(b) }
+    Storage.prototype.setItem = function () {
+      if (this === localStorage) count.storageWrites += 1
+      return setItem.apply(this, arguments)
     }
-    return out
-  }
-
-  /**
-   * Mixpanel calls made per analytics call, counted by wrapping the instances'
-   * methods: ours, the same records by hand, and a naive one-call-per-trait
-   * integration, each on its own instance (token) with batching off, so that
-   * bench/browser.mjs can also count the records each one sends.
-   */
-  let counting
-  async function countSetup() {
-    const { ours, direct } = await setup('localStorage', { batch_requests: false })
-    const naiveMp = ours.mixpanel.init('bench-naive', config('localStorage', { batch_requests: false }), 'bench_naive')
-    const wrap = (mp) => {
-      const log = []
-      // Only the calls made from outside mixpanel-browser, not those it makes to itself.
-      let depth = 0
-      const spy = (target, name, label) => {
-        const original = target[name]
-        target[name] = function (...args) {
-          if (depth === 0) log.push(label)
-          depth += 1
-          let result
-          try {
-            result = original.apply(this, args)
-          } finally {
-            depth -= 1
-          }
-          if (label === 'get_group' && result) {
-            for (const m of ['set', 'set_once', 'union', 'unset', 'remove']) if (!result[m].__spied) spy(result, m, `group.${m}`), (result[m].__spied = true)
-          }
-          return result
-        }
-      }
-      for (const m of ['identify', 'register', 'register_once', 'track', 'set_group', 'get_group', 'alias', 'reset', 'get_property', 'get_distinct_id']) spy(mp, m, m)
-      for (const m of ['set', 'set_once', 'union', 'increment', 'append']) spy(mp.people, m, `people.${m}`)
-      return log
+    const send = XMLHttpRequest.prototype.send
+    XMLHttpRequest.prototype.send = function () {
+      count.requests += 1
+      return send.apply(this, arguments)
     }
-    counting = { ours, direct, naiveMp, logs: { ours: wrap(ours.mixpanel), direct: wrap(direct), naive: wrap(naiveMp) } }
-    // The steady state is a known user (and group needs one).
-    await facade.identify(ours); byHand.identify(direct); naive.identify(naiveMp)
+    for (let i = 1; i <= n; i++) await call(i)
+    return Object.fromEntries(Object.entries(count).map(([k, v]) => [k, v / n]))
   }
 
-  async function count(kind) {
-    const { ours, direct, naiveMp, logs } = counting
-    for (const log of Object.values(logs)) log.length = 0
-    await facade[kind](ours)
-    byHand[kind](direct)
-    naive[kind](naiveMp)
-    const READS = ['get_property', 'get_distinct_id', 'get_group']
-    const writes = (log) => log.filter((c) => !READS.includes(c))
-    return {
-      ours: writes(logs.ours), oursReads: logs.ours.length - writes(logs.ours).length,
-      direct: writes(logs.direct), naive: writes(logs.naive),
-    }
-  }
-
-  /** `count` track calls with default batching, on one side. */
-  async function network({ side, count }) {
-    const { ours, direct } = await setup('cookie')
-    for (let i = 0; i < count; i++) {
-      if (side === 'ours') facade.track(ours)
-      else byHand.track(direct)
-    }
-  }
-
-  window.bench = { calls, countSetup, count, network }
+  window.bench = { prepare, batch, counts }
 })()
