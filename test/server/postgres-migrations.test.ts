@@ -53,8 +53,7 @@ describe.skipIf(!pg.available)('PostgreSQL schema migrations', () => {
     const tables = await replicas[0]!.query<{ table_name: string }>(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name")
     expect(tables.rows.map((r) => r.table_name)).toEqual([
-      'shim_audiences', 'shim_cohort_members', 'shim_cohorts', 'shim_inbound', 'shim_memberships', 'shim_outbox',
-      'shim_schema_migrations', 'shim_sinks', 'shim_snapshot_members', 'shim_snapshots',
+      'shim_health', 'shim_inbound', 'shim_outbox', 'shim_records', 'shim_schema_migrations', 'shim_sinks',
     ])
   })
 

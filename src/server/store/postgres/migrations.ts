@@ -24,7 +24,7 @@ export const MIGRATION_LOCK_KEY = '7164581023942857006'
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
-    name: 'state, dedupe, outbox with leases, sink pauses',
+    name: 'records, dedupe, outbox with leases, sink pauses',
     sql: `
 -- Replayed webhooks: the primary key is the dedupe, shared by every replica.
 CREATE TABLE shim_inbound (
@@ -35,60 +35,27 @@ CREATE TABLE shim_inbound (
 );
 CREATE INDEX shim_inbound_received ON shim_inbound (received_at);
 
-CREATE TABLE shim_audiences (
-  audience_id bigint PRIMARY KEY,
-  name text,
-  removed boolean NOT NULL DEFAULT false,
-  ts bigint NOT NULL
-);
-
--- mParticle audience membership per user.
-CREATE TABLE shim_memberships (
-  user_key text NOT NULL,
-  audience_id bigint NOT NULL,
-  member boolean NOT NULL,
-  ts bigint NOT NULL,
-  PRIMARY KEY (user_key, audience_id)
-);
-
-CREATE TABLE shim_cohorts (
-  cohort_id text PRIMARY KEY,
-  name text NOT NULL
-);
-
--- Mixpanel cohort membership per member.
-CREATE TABLE shim_cohort_members (
-  cohort_id text NOT NULL,
-  member_key text NOT NULL,
-  identity text NOT NULL,
-  in_cohort boolean NOT NULL,
-  PRIMARY KEY (cohort_id, member_key)
-);
-
--- A paged members snapshot in progress (pages may arrive at different replicas).
-CREATE TABLE shim_snapshots (
-  cohort_id text NOT NULL,
-  session_id text NOT NULL,
-  total_pages integer NOT NULL,
-  pages text NOT NULL,
-  complete boolean NOT NULL DEFAULT false,
+-- What the flows keep (audience membership per user, cohort membership per
+-- member, audiences, cohorts, snapshots in progress) as JSON text addressed by
+-- kind, scope and key; the flows own the shape of the values.
+CREATE TABLE shim_records (
+  kind text NOT NULL,
+  scope text NOT NULL,
+  key text NOT NULL,
+  value text NOT NULL,
   updated_at bigint NOT NULL,
-  PRIMARY KEY (cohort_id, session_id)
+  PRIMARY KEY (kind, scope, key)
 );
-CREATE TABLE shim_snapshot_members (
-  cohort_id text NOT NULL,
-  session_id text NOT NULL,
-  member_key text NOT NULL,
-  PRIMARY KEY (cohort_id, session_id, member_key)
-);
+CREATE INDEX shim_records_updated ON shim_records (kind, updated_at);
 
--- Outgoing updates. 'leased' rows are being sent by lease_owner until
--- lease_expires_at; a replica that dies releases nothing, its leases expire.
+-- Outgoing updates, one row per update. 'leased' rows are being sent by
+-- lease_owner until lease_expires_at: a replica that dies releases nothing,
+-- its leases expire and another replica takes the rows.
 CREATE TABLE shim_outbox (
   id bigserial PRIMARY KEY,
   sink text NOT NULL,
   dest text NOT NULL,
-  key text NOT NULL,
+  user_key text NOT NULL,
   payload text NOT NULL,
   state text NOT NULL CHECK (state IN ('pending', 'leased', 'failed')),
   attempts integer NOT NULL DEFAULT 0,
@@ -99,21 +66,26 @@ CREATE TABLE shim_outbox (
   lease_expires_at bigint,
   last_error text
 );
--- At most one pending update per user and destination: new changes merge into it.
-CREATE UNIQUE INDEX shim_outbox_pending_key ON shim_outbox (sink, dest, key) WHERE state = 'pending';
-CREATE INDEX shim_outbox_due ON shim_outbox (sink, next_attempt_at, id) WHERE state = 'pending';
--- Per-user order: a pending row waits while a row of the same user is leased.
-CREATE INDEX shim_outbox_leased_key ON shim_outbox (sink, dest, key) WHERE state = 'leased';
+-- Per-user order: a row is claimed only when no older row of its user remains.
+CREATE INDEX shim_outbox_user ON shim_outbox (sink, dest, user_key, id);
+CREATE INDEX shim_outbox_pending ON shim_outbox (sink, id) WHERE state = 'pending';
 CREATE INDEX shim_outbox_lease_expiry ON shim_outbox (lease_expires_at) WHERE state = 'leased';
 CREATE INDEX shim_outbox_failed ON shim_outbox (sink, id) WHERE state = 'failed';
 
--- A pause per sink (Retry-After, a refused credential), honoured by every replica.
+-- A pause per sink (Retry-After, backoff, a refused credential), honoured by every replica.
 CREATE TABLE shim_sinks (
   sink text PRIMARY KEY,
   paused_until bigint NOT NULL DEFAULT 0,
+  kind text,
   reason text,
   failures integer NOT NULL DEFAULT 0,
-  updated_at bigint NOT NULL
+  since bigint NOT NULL DEFAULT 0
+);
+
+-- /healthz writes here to prove the database accepts writes.
+CREATE TABLE shim_health (
+  id integer PRIMARY KEY,
+  checked_at bigint NOT NULL
 );
 `,
   },
