@@ -171,6 +171,10 @@ export class PostgresStore implements Store {
     for (const w of writes) last.set(recordId(w), w)
     const upserts = [...last.values()].filter((w) => w.value !== null && w.value !== undefined)
     const deletes = [...last.values()].filter((w) => w.value === null || w.value === undefined)
+    // Scopes are cleared first, as in the SQLite store: a write in the same step lands in the emptied scope.
+    for (const s of deleteScopes) {
+      await c.query('DELETE FROM shim_records WHERE kind = $1 AND scope = $2', [s.kind, s.scope])
+    }
     if (upserts.length > 0) {
       await c.query(
         `INSERT INTO shim_records (kind, scope, key, value, updated_at)
@@ -183,9 +187,6 @@ export class PostgresStore implements Store {
         `DELETE FROM shim_records r USING unnest($1::text[], $2::text[], $3::text[]) AS w(kind, scope, key)
          WHERE r.kind = w.kind AND r.scope = w.scope AND r.key = w.key`,
         [deletes.map((w) => w.kind), deletes.map((w) => w.scope), deletes.map((w) => w.key)])
-    }
-    for (const s of deleteScopes) {
-      await c.query('DELETE FROM shim_records WHERE kind = $1 AND scope = $2', [s.kind, s.scope])
     }
   }
 
@@ -218,14 +219,7 @@ export class PostgresStore implements Store {
 
   async dueSummary(sink: Sink, now: number): Promise<DueSummary> {
     const paused = await this.pausedUntil(this.pool, sink)
-    const next = await this.pool.query<{ next: number | null }>(
-      "SELECT min(next_attempt_at) AS next FROM shim_outbox WHERE sink = $1 AND state = 'pending' AND next_attempt_at > $2",
-      [sink, now])
-    const nextRetry = next.rows[0]?.next ?? undefined
-    if (paused > now) {
-      const any = await this.pool.query("SELECT 1 FROM shim_outbox WHERE sink = $1 AND state = 'pending' LIMIT 1", [sink])
-      return { due: 0, oldestDueCreatedAt: undefined, nextDueAt: any.rowCount === 0 ? undefined : Math.max(paused, nextRetry ?? paused) }
-    }
+    if (paused > now) return { due: 0, oldestDueCreatedAt: undefined, nextDueAt: paused }
     // Due and not held back by an older row of the same user.
     const r = await this.pool.query<{ due: number; oldest: number | null }>(
       `SELECT count(*)::int AS due, min(o.created_at) AS oldest FROM shim_outbox o
@@ -233,8 +227,11 @@ export class PostgresStore implements Store {
          AND NOT EXISTS (SELECT 1 FROM shim_outbox b WHERE b.sink = o.sink AND b.dest = o.dest AND b.user_key = o.user_key
            AND b.id < o.id AND (b.state <> 'pending' OR b.next_attempt_at > $2))`,
       [sink, now])
+    const next = await this.pool.query<{ next: number | null }>(
+      "SELECT min(next_attempt_at) AS next FROM shim_outbox WHERE sink = $1 AND state = 'pending' AND next_attempt_at > $2",
+      [sink, now])
     const row = r.rows[0]
-    return { due: row?.due ?? 0, oldestDueCreatedAt: row?.oldest ?? undefined, nextDueAt: nextRetry }
+    return { due: row?.due ?? 0, oldestDueCreatedAt: row?.oldest ?? undefined, nextDueAt: next.rows[0]?.next ?? undefined }
   }
 
   async claim(sink: Sink, opts: ClaimOptions): Promise<Claimed | undefined> {
