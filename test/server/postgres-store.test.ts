@@ -28,6 +28,34 @@ if (available) {
   })
 }
 
+describe.skipIf(!available)('PostgreSQL store: takeover of a dead replica\'s leases', () => {
+  let db: TestDatabase
+  beforeAll(async () => { db = await createTestDatabase('store_takeover') })
+  afterAll(async () => { await db?.drop() })
+
+  it('reports the end of another replica\'s lease as the next due time, then the rows as due, and its claim takes them over', async () => {
+    const [a, b] = [await openPostgresStore({ url: db.url, poolSize: 2 }), await openPostgresStore({ url: db.url, poolSize: 2 })]
+    try {
+      const T0 = 1_700_000_000_000
+      await a.apply({ locks: [], load: {}, now: T0 }, () => ({
+        result: null, writes: [],
+        outgoing: [{ sink: 'mparticle', dest: 'http://mp', userKey: 'u1', payload: 1 }, { sink: 'mparticle', dest: 'http://mp', userKey: 'u1', payload: 2 }],
+      }))
+      const held = await a.claim('mparticle', { owner: 'a', max: 1, now: T0, leaseMs: 5000 })
+      expect(held?.rows.map((r) => r.payload)).toEqual(['1'])
+      // Replica a dies here. b's sender sees nothing due (u1's newer row waits for the leased one) until the lease ends.
+      expect(await b.dueSummary('mparticle', T0 + 10)).toEqual({ due: 0, oldestDueCreatedAt: undefined, nextDueAt: T0 + 5001 })
+      expect(await b.dueSummary('mparticle', T0 + 5001)).toEqual({ due: 1, oldestDueCreatedAt: T0, nextDueAt: undefined })
+      const taken = await b.claim('mparticle', { owner: 'b', max: 10, now: T0 + 5001, leaseMs: 5000 })
+      expect(taken?.rows.map((r) => r.payload)).toEqual(['1', '2'])
+      await a.complete('a', held!.rows.map((r) => r.id))
+      expect((await b.gauges(T0 + 5001)).find((g) => g.sink === 'mparticle')).toMatchObject({ pending: 0, inflight: 2 })
+    } finally {
+      await Promise.all([a.close(), b.close()])
+    }
+  })
+})
+
 describe.skipIf(!available)('PostgreSQL store under concurrency (two replicas, several senders each)', () => {
   let db: TestDatabase
   beforeAll(async () => { db = await createTestDatabase('store_stress') })

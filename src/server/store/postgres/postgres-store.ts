@@ -53,6 +53,13 @@ function outboxLockKey(sink: string, dest: string, userKey: string): number {
   return createHash('sha1').update(`${sink}\u0000${dest}\u0000${userKey}`).digest().readInt32BE(0)
 }
 
+/**
+ * \`o\` (a pending row) is held back by an older row of its user that is
+ * leased, failed or not due yet ($2 is now).
+ */
+const BLOCKED_BY_OLDER = `SELECT 1 FROM shim_outbox b WHERE b.sink = o.sink AND b.dest = o.dest AND b.user_key = o.user_key
+  AND b.id < o.id AND (b.state <> 'pending' OR b.next_attempt_at > $2)`
+
 function sortedUnique<T extends bigint | number>(keys: Iterable<T>): T[] {
   return [...new Set(keys)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
 }
@@ -217,32 +224,44 @@ export class PostgresStore implements Store {
     return r.rows[0]?.paused_until ?? 0
   }
 
+  /**
+   * Leases that ended count as due and their end as a time something becomes
+   * due: a replica whose sender idles still wakes up to take over the rows of
+   * a replica that died (`claim` takes expired leases over first).
+   */
   async dueSummary(sink: Sink, now: number): Promise<DueSummary> {
     const paused = await this.pausedUntil(this.pool, sink)
     if (paused > now) return { due: 0, oldestDueCreatedAt: undefined, nextDueAt: paused }
-    // Due and not held back by an older row of the same user.
-    const r = await this.pool.query<{ due: number; oldest: number | null }>(
-      `SELECT count(*)::int AS due, min(o.created_at) AS oldest FROM shim_outbox o
-       WHERE o.sink = $1 AND o.state = 'pending' AND o.next_attempt_at <= $2
-         AND NOT EXISTS (SELECT 1 FROM shim_outbox b WHERE b.sink = o.sink AND b.dest = o.dest AND b.user_key = o.user_key
-           AND b.id < o.id AND (b.state <> 'pending' OR b.next_attempt_at > $2))`,
+    // Due and not held back by an older row of the same user, or leased to an owner whose lease ended.
+    const r = await this.pool.query<{ due: number; oldest: number | null; expired: number; expired_oldest: number | null; next: number | null; lease_end: number | null }>(
+      `SELECT
+         (SELECT count(*)::int FROM shim_outbox o
+           WHERE o.sink = $1 AND o.state = 'pending' AND o.next_attempt_at <= $2 AND NOT EXISTS (${BLOCKED_BY_OLDER})) AS due,
+         (SELECT min(o.created_at) FROM shim_outbox o
+           WHERE o.sink = $1 AND o.state = 'pending' AND o.next_attempt_at <= $2 AND NOT EXISTS (${BLOCKED_BY_OLDER})) AS oldest,
+         (SELECT count(*)::int FROM shim_outbox WHERE sink = $1 AND state = 'leased' AND lease_expires_at < $2) AS expired,
+         (SELECT min(created_at) FROM shim_outbox WHERE sink = $1 AND state = 'leased' AND lease_expires_at < $2) AS expired_oldest,
+         (SELECT min(next_attempt_at) FROM shim_outbox WHERE sink = $1 AND state = 'pending' AND next_attempt_at > $2) AS next,
+         (SELECT min(lease_expires_at) FROM shim_outbox WHERE sink = $1 AND state = 'leased' AND lease_expires_at >= $2) AS lease_end`,
       [sink, now])
-    const next = await this.pool.query<{ next: number | null }>(
-      "SELECT min(next_attempt_at) AS next FROM shim_outbox WHERE sink = $1 AND state = 'pending' AND next_attempt_at > $2",
-      [sink, now])
-    const row = r.rows[0]
-    return { due: row?.due ?? 0, oldestDueCreatedAt: row?.oldest ?? undefined, nextDueAt: next.rows[0]?.next ?? undefined }
+    const row = r.rows[0]!
+    const oldest = [row.oldest, row.expired_oldest].filter((t): t is number => t !== null)
+    const next = [row.next, row.lease_end === null ? null : row.lease_end + 1].filter((t): t is number => t !== null)
+    return {
+      due: row.due + row.expired,
+      oldestDueCreatedAt: oldest.length > 0 ? Math.min(...oldest) : undefined,
+      nextDueAt: next.length > 0 ? Math.min(...next) : undefined,
+    }
   }
 
   async claim(sink: Sink, opts: ClaimOptions): Promise<Claimed | undefined> {
     return this.tx(async (c) => {
       if ((await this.pausedUntil(c, sink)) > opts.now) return undefined
+      await this.expire(c, opts.now, sink)
       // Rows another claimer holds are skipped, not waited for.
       const candidates = await c.query<OutboxDbRow>(
         `SELECT o.id, o.sink, o.dest, o.user_key, o.payload, o.attempts, o.created_at FROM shim_outbox o
-         WHERE o.sink = $1 AND o.state = 'pending' AND o.next_attempt_at <= $2
-           AND NOT EXISTS (SELECT 1 FROM shim_outbox b WHERE b.sink = o.sink AND b.dest = o.dest AND b.user_key = o.user_key
-             AND b.id < o.id AND (b.state <> 'pending' OR b.next_attempt_at > $2))
+         WHERE o.sink = $1 AND o.state = 'pending' AND o.next_attempt_at <= $2 AND NOT EXISTS (${BLOCKED_BY_OLDER})
          ORDER BY o.id LIMIT $3
          FOR UPDATE OF o SKIP LOCKED`,
         [sink, opts.now, opts.max])
@@ -301,11 +320,15 @@ export class PostgresStore implements Store {
   }
 
   async expireLeases(now: number): Promise<number> {
-    const r = await this.pool.query(
+    return this.expire(this.pool, now, undefined)
+  }
+
+  private async expire(c: PoolClient | Pool, now: number, sink: Sink | undefined): Promise<number> {
+    const r = await c.query(
       `UPDATE shim_outbox SET state = 'pending', next_attempt_at = LEAST(next_attempt_at, $1),
          last_error = 'lease of ' || lease_owner || ' expired', lease_owner = NULL, lease_expires_at = NULL, updated_at = $1
-       WHERE state = 'leased' AND lease_expires_at < $1`,
-      [now])
+       WHERE state = 'leased' AND lease_expires_at < $1 AND ($2::text IS NULL OR sink = $2)`,
+      [now, sink ?? null])
     return r.rowCount ?? 0
   }
 
