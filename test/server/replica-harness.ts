@@ -104,7 +104,7 @@ export async function startReplica(name: string, env: Record<string, string>): P
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`replica ${name} did not start within 30 s:\n${out}`)), 30_000)
     const onData = (): void => {
-      const m = /"msg":"shim listening","url":"([^"]+)"/.exec(out)
+      const m = /"msg":"shim listening".*?"url":"([^"]+)"/.exec(out)
       if (m !== null) { clearTimeout(timer); resolve(m[1]!) }
     }
     child.stdout?.on('data', onData)

@@ -91,6 +91,8 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
 
 export class PostgresStore implements Store {
   readonly description: string
+  /** Other replicas share the database: leases of a previous run are taken over when they expire, never released at start. */
+  readonly exclusive = false
 
   constructor(private readonly pool: Pool, url: string) {
     const u = new URL(url)
@@ -123,17 +125,18 @@ export class PostgresStore implements Store {
 
   async apply<R>(request: MessageRequest, plan: Planner<R>): Promise<Applied<R>> {
     return this.tx(async (c) => {
-      if (request.locks.length > 0) {
-        const keys = sortedUnique(request.locks.map(lockKey)).map(String)
-        // unnest yields the keys in array order, so every transaction locks in the same order.
-        await c.query('SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k', [keys])
-      }
+      // Locks first, in one sorted order (unnest keeps the array's order), so two messages never deadlock;
+      // the aggregate takes every lock before the dedupe row is inserted, in the same round trip.
+      const keys = sortedUnique(request.locks.map(lockKey)).map(String)
       if (request.dedupe !== undefined) {
-        // A concurrent delivery of the same message waits here for the first one's commit, then conflicts.
+        // A concurrent delivery of the same message waits for the first one's commit, then conflicts.
         const r = await c.query(
-          'INSERT INTO shim_inbound (source, message_key, received_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
-          [request.dedupe.source, request.dedupe.key, request.now])
+          `WITH l AS (SELECT count(pg_advisory_xact_lock(k)) AS n FROM unnest($1::bigint[]) AS k)
+           INSERT INTO shim_inbound (source, message_key, received_at) SELECT $2, $3, $4 FROM l ON CONFLICT DO NOTHING`,
+          [keys, request.dedupe.source, request.dedupe.key, request.now])
         if (r.rowCount === 0) return { duplicate: true } as const
+      } else if (keys.length > 0) {
+        await c.query('SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k', [keys])
       }
       const state = emptyState()
       await this.load(c, state, request.load)
@@ -200,13 +203,14 @@ export class PostgresStore implements Store {
   private async insertOutgoing(c: PoolClient, outgoing: readonly OutgoingUpdate[], now: number): Promise<void> {
     if (outgoing.length === 0) return
     const keys = sortedUnique(outgoing.map((o) => outboxLockKey(o.sink, o.dest, o.userKey)))
-    await c.query(`SELECT pg_advisory_xact_lock(${OUTBOX_LOCK_CLASS}, k) FROM unnest($1::int[]) AS k`, [keys])
+    // The aggregate takes the locks before any row (and its id) is produced.
     await c.query(
-      `INSERT INTO shim_outbox (sink, dest, user_key, payload, state, attempts, next_attempt_at, created_at, updated_at)
-       SELECT sink, dest, user_key, payload, 'pending', 0, $5, $5, $5
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS o(sink, dest, user_key, payload, n)
-       ORDER BY n`,
-      [outgoing.map((o) => o.sink), outgoing.map((o) => o.dest), outgoing.map((o) => o.userKey), outgoing.map((o) => JSON.stringify(o.payload)), now])
+      `WITH l AS (SELECT count(pg_advisory_xact_lock(${OUTBOX_LOCK_CLASS}, k)) AS n FROM unnest($6::int[]) AS k)
+       INSERT INTO shim_outbox (sink, dest, user_key, payload, state, attempts, next_attempt_at, created_at, updated_at)
+       SELECT o.sink, o.dest, o.user_key, o.payload, 'pending', 0, $5, $5, $5
+       FROM l, unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS o(sink, dest, user_key, payload, n)
+       ORDER BY o.n`,
+      [outgoing.map((o) => o.sink), outgoing.map((o) => o.dest), outgoing.map((o) => o.userKey), outgoing.map((o) => JSON.stringify(o.payload)), now, keys])
   }
 
   async prune(before: number): Promise<void> {
