@@ -1,9 +1,10 @@
 /**
  * Configuration of the audience shim, read from environment variables.
  *
- * The variable names in SPEC §10's table are a contract; the `SHIM_*` ones are
- * additions. `ENV_VARS` is the single source for defaults, for `--help` and for
- * the table in the README (Server shim section).
+ * The variable names without the `SHIM_` prefix are the documented contract;
+ * the `SHIM_*` ones are additions. `ENV_VARS` is the single source of the
+ * defaults (`loadConfig` reads them from it), of `--help` and of the table in
+ * docs/shim.md (a test keeps that table equal to this one).
  */
 
 /** One documented environment variable. */
@@ -31,15 +32,17 @@ export const ENV_VARS: readonly EnvVarDoc[] = [
   { name: 'MPARTICLE_API_SECRET', default: '—', description: 'Events API secret (required for `/mixpanel/cohorts`)' },
   { name: 'MPARTICLE_API_HOST', default: 'https://s2s.mparticle.com', description: 'Events API base URL (pod, e.g. `https://s2s.eu1.mparticle.com`)' },
   { name: 'MPARTICLE_ENVIRONMENT', default: 'production', description: '`environment` of the batches sent (`production` / `development`)' },
+  { name: 'SHIM_ADMIN_TOKEN', default: '—', description: 'bearer token for `POST /admin/requeue`' },
   { name: 'SHIM_ALLOW_UNAUTHENTICATED', default: 'false', description: 'serve an endpoint whose secret is unset even when `HOST` is not loopback' },
   { name: 'SHIM_IDENTITY_ORDER', default: 'customer,ios_vendor_id,ios_advertising_id,android_id', description: 'mParticle identities tried, in order, for the Mixpanel distinct id' },
-  { name: 'SHIM_COHORT_IDENTITY_ORDER', default: '$mparticle_user_id=mpid,mixpanel_distinct_id=customer_id', description: 'cohort member property = mParticle identity, tried in order' },
+  { name: 'SHIM_COHORT_IDENTITY_ORDER', default: '$mparticle_user_id=mpid,mixpanel_distinct_id=customer_id,$distinct_id=customer_id', description: 'cohort member property = mParticle identity, tried in order (`$distinct_id` is what Mixpanel falls back to)' },
   { name: 'SHIM_MAX_BODY_BYTES', default: '5242880', description: 'largest accepted webhook body (bigger → 413)' },
   { name: 'SHIM_ENGAGE_BATCH_SIZE', default: '2000', description: 'engage updates per request (1–2000)' },
   { name: 'SHIM_BULK_BATCH_SIZE', default: '100', description: 'mParticle batches per bulk request (1–100)' },
   { name: 'SHIM_BATCH_LINGER_MS', default: '500', description: 'how long a partial batch waits for more updates before it is sent' },
   { name: 'SHIM_RETRY_BASE_MS', default: '1000', description: 'first retry delay (doubles each attempt, with jitter)' },
-  { name: 'SHIM_RETRY_MAX_MS', default: '300000', description: 'longest retry delay' },
+  { name: 'SHIM_RETRY_MAX_MS', default: '300000', description: 'longest retry delay (also of the pause after a 401/403/404)' },
+  { name: 'SHIM_RETRY_AFTER_MAX_MS', default: '3600000', description: 'longest `Retry-After` honoured (shorter than 1 s counts as 1 s)' },
   { name: 'SHIM_MAX_ATTEMPTS', default: '0', description: 'attempts before an update is kept as failed (0 = retry forever)' },
   { name: 'SHIM_HTTP_TIMEOUT_MS', default: '30000', description: 'timeout of one outgoing request' },
   { name: 'SHIM_SHUTDOWN_TIMEOUT_MS', default: '10000', description: 'SIGTERM: how long to keep draining before exiting' },
@@ -81,6 +84,8 @@ export interface ShimConfig {
     environment: 'production' | 'development'
   }
   webhook: { user: string | undefined; password: string | undefined }
+  /** Bearer token of `POST /admin/requeue`. */
+  adminToken: string | undefined
   allowUnauthenticated: boolean
   identityOrder: string[]
   cohortIdentityOrder: CohortIdentityRule[]
@@ -90,6 +95,8 @@ export interface ShimConfig {
   lingerMs: number
   retryBaseMs: number
   retryMaxMs: number
+  /** The longest `Retry-After` honoured. */
+  retryAfterMaxMs: number
   maxAttempts: number
   httpTimeoutMs: number
   shutdownTimeoutMs: number
@@ -97,6 +104,13 @@ export interface ShimConfig {
   sqliteWorker: boolean
   dedupeRetentionHours: number
   logLevel: LogLevel
+}
+
+/** The default of a variable as the table gives it (`—` and `from …` mean none). */
+export function defaultOf(name: string): string {
+  const v = ENV_VARS.find((e) => e.name === name)
+  if (v === undefined) throw new Error(`no variable ${name} in ENV_VARS`)
+  return v.default
 }
 
 /** Thrown when the environment does not describe a usable configuration. */
@@ -150,7 +164,10 @@ export function loadConfig(env: Record<string, string | undefined>): ShimConfig 
     const v = env[name]
     return v === undefined || v.trim() === '' ? undefined : v.trim()
   }
-  const int = (name: string, def: number, min: number, max: number): number => {
+  /** The value, or the default of the table above. */
+  const value = (name: string): string => get(name) ?? defaultOf(name)
+  const int = (name: string, min: number, max: number): number => {
+    const def = Number(defaultOf(name))
     const raw = get(name)
     if (raw === undefined) return def
     if (!/^\d+$/.test(raw)) { problems.push(`\`${name}\` must be a whole number (got "${raw}")`); return def }
@@ -199,12 +216,12 @@ export function loadConfig(env: Record<string, string | undefined>): ShimConfig 
     problems.push('`MIXPANEL_USE_PEOPLE` is false: the audience integration writes Mixpanel People properties and needs "Use Mixpanel People" enabled (set it to true or leave it unset)')
   }
 
-  const envRaw = get('MPARTICLE_ENVIRONMENT') ?? 'production'
+  const envRaw = value('MPARTICLE_ENVIRONMENT')
   let environment: 'production' | 'development' = 'production'
   if (envRaw === 'production' || envRaw === 'development') environment = envRaw
   else problems.push(`\`MPARTICLE_ENVIRONMENT\` must be production or development (got "${envRaw}")`)
 
-  const identityOrder = (get('SHIM_IDENTITY_ORDER') ?? 'customer,ios_vendor_id,ios_advertising_id,android_id')
+  const identityOrder = value('SHIM_IDENTITY_ORDER')
     .split(',').map((s) => s.trim()).filter((s) => s !== '')
   for (const id of identityOrder) {
     if (!MP_IDENTITIES.includes(id)) problems.push(`\`SHIM_IDENTITY_ORDER\` has an unknown mParticle identity "${id}" (known: ${MP_IDENTITIES.join(', ')})`)
@@ -212,7 +229,7 @@ export function loadConfig(env: Record<string, string | undefined>): ShimConfig 
   if (identityOrder.length === 0) problems.push('`SHIM_IDENTITY_ORDER` must name at least one identity')
 
   const cohortIdentityOrder: CohortIdentityRule[] = []
-  for (const part of (get('SHIM_COHORT_IDENTITY_ORDER') ?? '$mparticle_user_id=mpid,mixpanel_distinct_id=customer_id').split(',')) {
+  for (const part of value('SHIM_COHORT_IDENTITY_ORDER').split(',')) {
     const p = part.trim()
     if (p === '') continue
     const m = /^([^=\s]+)=([a-z0-9_]+)$/.exec(p)
@@ -224,12 +241,12 @@ export function loadConfig(env: Record<string, string | undefined>): ShimConfig 
   }
   if (cohortIdentityOrder.length === 0) problems.push('`SHIM_COHORT_IDENTITY_ORDER` must name at least one property=identity pair')
 
-  const syncRaw = (get('SHIM_SQLITE_SYNCHRONOUS') ?? 'full').toLowerCase()
+  const syncRaw = value('SHIM_SQLITE_SYNCHRONOUS').toLowerCase()
   let sqliteSynchronous: 'full' | 'normal' = 'full'
   if (syncRaw === 'full' || syncRaw === 'normal') sqliteSynchronous = syncRaw
   else problems.push(`\`SHIM_SQLITE_SYNCHRONOUS\` must be full or normal (got "${syncRaw}")`)
 
-  const levelRaw = (get('SHIM_LOG_LEVEL') ?? 'info').toLowerCase()
+  const levelRaw = value('SHIM_LOG_LEVEL').toLowerCase()
   let logLevel: LogLevel = 'info'
   if (['debug', 'info', 'warn', 'error', 'silent'].includes(levelRaw)) logLevel = levelRaw as LogLevel
   else problems.push(`\`SHIM_LOG_LEVEL\` must be debug, info, warn, error or silent (got "${levelRaw}")`)
@@ -246,9 +263,9 @@ export function loadConfig(env: Record<string, string | undefined>): ShimConfig 
   }
 
   const config: ShimConfig = {
-    port: int('PORT', 8787, 0, 65535),
-    host: get('HOST') ?? '127.0.0.1',
-    dbPath: get('SHIM_DB') ?? './shim.sqlite',
+    port: int('PORT', 0, 65535),
+    host: value('HOST'),
+    dbPath: value('SHIM_DB'),
     mixpanel: {
       token: get('MIXPANEL_TOKEN'),
       targetServer,
@@ -260,25 +277,27 @@ export function loadConfig(env: Record<string, string | undefined>): ShimConfig 
       sharedSecret: get('MPARTICLE_SHARED_SECRET'),
       apiKey,
       apiSecret,
-      apiHost: url('MPARTICLE_API_HOST') ?? 'https://s2s.mparticle.com',
+      apiHost: url('MPARTICLE_API_HOST') ?? defaultOf('MPARTICLE_API_HOST'),
       environment,
     },
     webhook: { user, password },
-    allowUnauthenticated: bool('SHIM_ALLOW_UNAUTHENTICATED') ?? false,
+    adminToken: get('SHIM_ADMIN_TOKEN'),
+    allowUnauthenticated: bool('SHIM_ALLOW_UNAUTHENTICATED') ?? defaultOf('SHIM_ALLOW_UNAUTHENTICATED') === 'true',
     identityOrder,
     cohortIdentityOrder,
-    maxBodyBytes: int('SHIM_MAX_BODY_BYTES', 5 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
-    engageBatchSize: int('SHIM_ENGAGE_BATCH_SIZE', 2000, 1, 2000),
-    bulkBatchSize: int('SHIM_BULK_BATCH_SIZE', 100, 1, 100),
-    lingerMs: int('SHIM_BATCH_LINGER_MS', 500, 0, 3_600_000),
-    retryBaseMs: int('SHIM_RETRY_BASE_MS', 1000, 1, 3_600_000),
-    retryMaxMs: int('SHIM_RETRY_MAX_MS', 300_000, 1, 86_400_000),
-    maxAttempts: int('SHIM_MAX_ATTEMPTS', 0, 0, 1_000_000),
-    httpTimeoutMs: int('SHIM_HTTP_TIMEOUT_MS', 30_000, 1, 600_000),
-    shutdownTimeoutMs: int('SHIM_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    maxBodyBytes: int('SHIM_MAX_BODY_BYTES', 1024, 1024 * 1024 * 1024),
+    engageBatchSize: int('SHIM_ENGAGE_BATCH_SIZE', 1, 2000),
+    bulkBatchSize: int('SHIM_BULK_BATCH_SIZE', 1, 100),
+    lingerMs: int('SHIM_BATCH_LINGER_MS', 0, 3_600_000),
+    retryBaseMs: int('SHIM_RETRY_BASE_MS', 1, 3_600_000),
+    retryMaxMs: int('SHIM_RETRY_MAX_MS', 1, 86_400_000),
+    retryAfterMaxMs: int('SHIM_RETRY_AFTER_MAX_MS', 1000, 86_400_000),
+    maxAttempts: int('SHIM_MAX_ATTEMPTS', 0, 1_000_000),
+    httpTimeoutMs: int('SHIM_HTTP_TIMEOUT_MS', 1, 600_000),
+    shutdownTimeoutMs: int('SHIM_SHUTDOWN_TIMEOUT_MS', 0, 600_000),
     sqliteSynchronous,
-    sqliteWorker: bool('SHIM_SQLITE_WORKER') ?? true,
-    dedupeRetentionHours: int('SHIM_DEDUPE_RETENTION_HOURS', 168, 1, 24 * 365),
+    sqliteWorker: bool('SHIM_SQLITE_WORKER') ?? defaultOf('SHIM_SQLITE_WORKER') === 'true',
+    dedupeRetentionHours: int('SHIM_DEDUPE_RETENTION_HOURS', 1, 24 * 365),
     logLevel,
   }
   if (config.retryMaxMs < config.retryBaseMs) problems.push('`SHIM_RETRY_MAX_MS` must not be smaller than `SHIM_RETRY_BASE_MS`')
@@ -295,8 +314,11 @@ export function helpText(): string {
     'mixpanel-device-mode-shim: mParticle audiences → Mixpanel People, Mixpanel cohorts → mParticle.',
     '',
     'Usage: mixpanel-device-mode-shim [--help] [--version]',
+    '       mixpanel-device-mode-shim requeue [--sink mixpanel|mparticle]   (send updates kept as failed again;',
+    '         while the shim runs, use POST /admin/requeue instead)',
     '',
-    'Endpoints: POST /mparticle, POST /mixpanel/cohorts, GET /healthz, GET /metrics',
+    'Endpoints: POST /mparticle, POST /mixpanel/cohorts, POST /admin/requeue, GET /healthz, GET /metrics',
+    'Reference: docs/shim.md',
     '',
     'Configured by environment variables:',
     ...lines,

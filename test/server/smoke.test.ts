@@ -90,7 +90,7 @@ describe('the mixpanel-device-mode-shim CLI', () => {
   beforeAll(() => {
     // Compile the server as `npm run build:server` does, into a private directory.
     execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.server.json'), '--outDir', buildDir], { cwd: root })
-  }, 60_000)
+  }, 180_000)
   afterAll(() => rmSync(buildDir, { recursive: true, force: true }))
 
   interface Running { child: ChildProcess; url: Promise<string>; output: () => string; exited: Promise<number | null> }

@@ -72,6 +72,7 @@ const MAX_PLAN_STEPS = 8
 
 export class SqliteStore implements Store {
   private readonly locks = new KeyedLock()
+  readonly exclusive = true
 
   constructor(private readonly core: CoreCalls, readonly description: string) {}
 

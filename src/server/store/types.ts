@@ -230,7 +230,13 @@ export interface Outbox {
 }
 
 export interface Store extends StateStore, Outbox {
-  /** A short name for logs and /healthz, e.g. `sqlite:/var/lib/shim.sqlite`. */
+  /** A short name for logs, e.g. `sqlite:/var/lib/shim.sqlite`. */
   readonly description: string
+  /**
+   * True when the store refuses every other process (SQLite): leases found at
+   * start belong to a process that is gone and are released at once. False
+   * for shared stores, where they are taken over when they expire.
+   */
+  readonly exclusive: boolean
   close(): Promise<void>
 }
