@@ -19,7 +19,8 @@ export const ENV_VARS: readonly EnvVarDoc[] = [
   { name: 'PORT', default: '8787', description: 'HTTP port (0 = any free port)' },
   { name: 'HOST', default: '127.0.0.1', description: 'address to listen on' },
   { name: 'SHIM_DB', default: './shim.sqlite', description: 'SQLite file (WAL mode); `:memory:` for a throw-away store' },
-  { name: 'DATABASE_URL', default: '—', description: '`postgres://…` selects PostgreSQL (not supported yet: refused at start)' },
+  { name: 'DATABASE_URL', default: '—', description: '`postgres://…` selects PostgreSQL: several replicas share one database (docs/shim-replicas.md); needs the `pg` package' },
+  { name: 'SHIM_PG_POOL_SIZE', default: '10', description: 'PostgreSQL connections per replica' },
   { name: 'MIXPANEL_TOKEN', default: '—', description: 'project token for engage updates (else the `Token` account setting of the mParticle message)' },
   { name: 'MIXPANEL_TARGET_SERVER', default: 'standard', description: '`standard` / `eu` / `india` (api / api-eu / api-in.mixpanel.com)' },
   { name: 'MIXPANEL_API_HOST', default: 'from the target server', description: 'explicit engage base URL, e.g. `http://127.0.0.1:4000` (a proxy or a local collector)' },
@@ -45,6 +46,7 @@ export const ENV_VARS: readonly EnvVarDoc[] = [
   { name: 'SHIM_RETRY_AFTER_MAX_MS', default: '3600000', description: 'longest `Retry-After` honoured (shorter than 1 s counts as 1 s)' },
   { name: 'SHIM_MAX_ATTEMPTS', default: '0', description: 'attempts before an update is kept as failed (0 = retry forever)' },
   { name: 'SHIM_HTTP_TIMEOUT_MS', default: '30000', description: 'timeout of one outgoing request' },
+  { name: 'SHIM_LEASE_MS', default: 'from SHIM_HTTP_TIMEOUT_MS + 60000', description: 'how long a sender holds a batch it claimed; a replica that dies loses its batches to the others after this (must exceed `SHIM_HTTP_TIMEOUT_MS`)' },
   { name: 'SHIM_SHUTDOWN_TIMEOUT_MS', default: '10000', description: 'SIGTERM: how long to keep draining before exiting' },
   { name: 'SHIM_SQLITE_SYNCHRONOUS', default: 'full', description: '`full`: fsync before a webhook is acknowledged; `normal`: faster, survives a crash of the process but a power cut may lose the last commits' },
   { name: 'SHIM_SQLITE_WORKER', default: 'true', description: 'run SQLite in a worker thread, so commits (fsync) do not block request handling' },
@@ -67,6 +69,11 @@ export interface ShimConfig {
   port: number
   host: string
   dbPath: string
+  /** `postgres://…`: PostgreSQL instead of SQLite (several replicas). */
+  databaseUrl: string | undefined
+  pgPoolSize: number
+  /** How long a sender holds a claimed batch; longer than the longest request. */
+  leaseMs: number
   mixpanel: {
     /** Unset when `MIXPANEL_TOKEN` is not given (the message may carry one). */
     token: string | undefined
@@ -196,12 +203,8 @@ export function loadConfig(env: Record<string, string | undefined>): ShimConfig 
   }
 
   const databaseUrl = get('DATABASE_URL')
-  if (databaseUrl !== undefined) {
-    if (/^postgres(ql)?:\/\//i.test(databaseUrl)) {
-      problems.push('`DATABASE_URL` selects PostgreSQL, which is not supported yet: unset it to use the embedded SQLite store (`SHIM_DB`)')
-    } else {
-      problems.push('`DATABASE_URL` must be a postgres:// URL (PostgreSQL is not supported yet; unset it to use SQLite via `SHIM_DB`)')
-    }
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/./i.test(databaseUrl)) {
+    problems.push('`DATABASE_URL` must be a postgres:// URL (unset it to use the embedded SQLite store, `SHIM_DB`)')
   }
 
   const targetRaw = get('MIXPANEL_TARGET_SERVER')
@@ -266,6 +269,10 @@ export function loadConfig(env: Record<string, string | undefined>): ShimConfig 
     port: int('PORT', 0, 65535),
     host: value('HOST'),
     dbPath: value('SHIM_DB'),
+    databaseUrl,
+    pgPoolSize: int('SHIM_PG_POOL_SIZE', 1, 1000),
+    // Unset: the HTTP timeout + 60 s, filled in below.
+    leaseMs: get('SHIM_LEASE_MS') === undefined ? 0 : int('SHIM_LEASE_MS', 1000, 86_400_000),
     mixpanel: {
       token: get('MIXPANEL_TOKEN'),
       targetServer,
@@ -301,6 +308,9 @@ export function loadConfig(env: Record<string, string | undefined>): ShimConfig 
     logLevel,
   }
   if (config.retryMaxMs < config.retryBaseMs) problems.push('`SHIM_RETRY_MAX_MS` must not be smaller than `SHIM_RETRY_BASE_MS`')
+  // A lease must outlive the longest request, so only a replica that is gone or stuck loses its batches.
+  if (config.leaseMs === 0) config.leaseMs = config.httpTimeoutMs + 60_000
+  else if (config.leaseMs <= config.httpTimeoutMs) problems.push(`\`SHIM_LEASE_MS\` (${config.leaseMs}) must be longer than \`SHIM_HTTP_TIMEOUT_MS\` (${config.httpTimeoutMs})`)
 
   if (problems.length > 0) throw new ConfigError(problems)
   return config

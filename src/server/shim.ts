@@ -38,6 +38,11 @@ export function withoutCredentials(url: string): string {
 
 /** Opens the store the configuration names (SQLite: `SHIM_DB`), taking its lock. */
 export async function openStore(config: ShimConfig): Promise<Store> {
+  if (config.databaseUrl !== undefined) {
+    // Loaded only when selected: `pg` is an optional peer dependency.
+    const { openPostgresStore } = await import('./store/postgres/postgres-store.js')
+    return openPostgresStore({ url: config.databaseUrl, poolSize: config.pgPoolSize })
+  }
   return openSqliteStore({ path: config.dbPath, synchronous: config.sqliteSynchronous, worker: config.sqliteWorker })
 }
 
@@ -77,8 +82,8 @@ export async function createShim(deps: ShimDeps): Promise<Shim> {
     store, http, metrics, logger,
     lingerMs: config.lingerMs, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, retryAfterMaxMs: config.retryAfterMaxMs,
     maxAttempts: config.maxAttempts,
-    // A lease outlives the longest request, so only a process that is gone or stuck loses it.
-    leaseMs: config.httpTimeoutMs + 60_000,
+    // A lease outlives the longest request (checked in loadConfig), so only a process that is gone or stuck loses it.
+    leaseMs: config.leaseMs,
   }
   const senders: Record<Sink, Sender> = {
     mixpanel: new Sender({ ...common, destination: mixpanelEngage, owner: `${process}:mixpanel`, batchSize: config.engageBatchSize }),

@@ -29,9 +29,15 @@ describe('configuration', () => {
     expect(c.identityOrder).toEqual(['customer', 'ios_vendor_id', 'ios_advertising_id', 'android_id'])
   })
 
-  it('refuses PostgreSQL clearly until it is supported', () => {
-    expect(problems({ DATABASE_URL: 'postgres://u:p@db/shim' })).toEqual([
-      '`DATABASE_URL` selects PostgreSQL, which is not supported yet: unset it to use the embedded SQLite store (`SHIM_DB`)',
+  it('selects PostgreSQL with DATABASE_URL, with a pool size and a lease that outlives the HTTP timeout', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://u:p@db/shim' })).toMatchObject({ databaseUrl: 'postgres://u:p@db/shim', pgPoolSize: 10, leaseMs: 90_000 })
+    expect(loadConfig({ DATABASE_URL: 'postgresql://db/shim', SHIM_PG_POOL_SIZE: '3', SHIM_HTTP_TIMEOUT_MS: '1000', SHIM_LEASE_MS: '3000' }))
+      .toMatchObject({ pgPoolSize: 3, leaseMs: 3000 })
+    expect(loadConfig({ SHIM_HTTP_TIMEOUT_MS: '5000' }).leaseMs).toBe(65_000)
+    expect(problems({ DATABASE_URL: 'mysql://db/shim', SHIM_PG_POOL_SIZE: '0', SHIM_LEASE_MS: '30000' })).toEqual([
+      '`DATABASE_URL` must be a postgres:// URL (unset it to use the embedded SQLite store, `SHIM_DB`)',
+      '`SHIM_PG_POOL_SIZE` must be between 1 and 1000 (got 0)',
+      '`SHIM_LEASE_MS` (30000) must be longer than `SHIM_HTTP_TIMEOUT_MS` (30000)',
     ])
   })
 

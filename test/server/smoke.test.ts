@@ -118,10 +118,11 @@ describe('the mixpanel-device-mode-shim CLI', () => {
     expect(p.output()).toContain('SHIM_DB')
   })
 
-  it('refuses to start on a PostgreSQL DATABASE_URL with a clear message', async () => {
-    const p = run({ DATABASE_URL: 'postgres://shim@db/shim' })
+  it('exits at once when the PostgreSQL of DATABASE_URL cannot be reached, naming it without the password', async () => {
+    const p = run({ DATABASE_URL: 'postgres://shim:hunter2@127.0.0.1:1/shim' })
     expect(await p.exited).toBe(1)
-    expect(p.output()).toContain('`DATABASE_URL` selects PostgreSQL, which is not supported yet')
+    expect(p.output()).toContain('cannot prepare the PostgreSQL database at postgres://shim:***@127.0.0.1:1/shim (DATABASE_URL): connect ECONNREFUSED 127.0.0.1:1')
+    expect(p.output()).not.toContain('hunter2')
   })
 
   it('loses nothing after kill -9 and resends only what was not confirmed', async () => {
