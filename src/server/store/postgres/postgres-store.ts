@@ -39,6 +39,9 @@ export interface PostgresStoreOptions {
 /** Lock space of outbox keys (the two-number advisory locks never conflict with the one-number ones of `locks`). */
 const OUTBOX_LOCK_CLASS = 0x5348_4f58 // "SHOX"
 
+/** Lock space of the per-sink claim lock. */
+const CLAIM_LOCK_CLASS = 0x5348_434c // "SHCL"
+
 /** Serialization failures and deadlocks: the transaction is run again (plans are pure, so this is safe). */
 const RETRYABLE = new Set(['40001', '40P01'])
 const MAX_TX_ATTEMPTS = 5
@@ -223,7 +226,7 @@ export class PostgresStore implements Store {
   // ------------------------------------------------------------ Outbox
 
   /** The sink's pause end, 0 when not paused. */
-  private async pausedUntil(c: PoolClient | Pool, sink: Sink): Promise<number> {
+  private async pausedUntil(c: Pool, sink: Sink): Promise<number> {
     const r = await c.query<{ paused_until: number }>('SELECT paused_until FROM shim_sinks WHERE sink = $1', [sink])
     return r.rows[0]?.paused_until ?? 0
   }
@@ -260,7 +263,13 @@ export class PostgresStore implements Store {
 
   async claim(sink: Sink, opts: ClaimOptions): Promise<Claimed | undefined> {
     return this.tx(async (c) => {
-      if ((await this.pausedUntil(c, sink)) > opts.now) return undefined
+      // Claims of one sink run one after another across replicas (each takes milliseconds): a claim then
+      // sees the rows the previous one leased and picks other users' rows, instead of skipping locked rows
+      // and finding only their users' newer rows, which must wait (both senders would come back empty).
+      const paused = await c.query<{ paused_until: number | null }>(
+        `SELECT pg_advisory_xact_lock(${CLAIM_LOCK_CLASS}, $2), (SELECT paused_until FROM shim_sinks WHERE sink = $1) AS paused_until`,
+        [sink, SINKS.indexOf(sink)])
+      if ((paused.rows[0]?.paused_until ?? 0) > opts.now) return undefined
       await this.expire(c, opts.now, sink)
       // Rows another claimer holds are skipped, not waited for.
       const candidates = await c.query<OutboxDbRow>(
