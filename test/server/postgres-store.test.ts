@@ -56,6 +56,31 @@ describe.skipIf(!available)('PostgreSQL store: takeover of a dead replica\'s lea
   })
 })
 
+describe.skipIf(!available)('PostgreSQL store: the server ends its connections (a restart, a failover)', () => {
+  let db: TestDatabase
+  beforeAll(async () => { db = await createTestDatabase('store_reconnect') })
+  afterAll(async () => { await db?.drop() })
+
+  it('commits the next message on a new connection instead of failing on a dead pooled one', async () => {
+    const store = await openPostgresStore({ url: db.url, poolSize: 3 })
+    const admin = new pg.Client({ connectionString: db.url })
+    await admin.connect()
+    try {
+      const message = (key: string) => store.apply({ dedupe: { source: 'test', key }, locks: ['user:u1'], load: {}, now: Date.now() },
+        () => ({ result: key, writes: [], outgoing: [{ sink: 'mixpanel', dest: 'http://d', userKey: 'u1', payload: key }] }))
+      // Three connections open and idle in the pool.
+      await Promise.all([message('m1'), message('m2'), message('m3')])
+      const ended = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')
+      expect(ended.rowCount).toBe(3)
+      expect(await Promise.all([message('m4'), message('m5'), message('m6')])).toEqual(['m4', 'm5', 'm6'].map((result) => ({ duplicate: false, result, queued: 1 })))
+      expect(await store.checkWritable(Date.now())).toBeUndefined()
+    } finally {
+      await admin.end()
+      await store.close()
+    }
+  })
+})
+
 describe.skipIf(!available)('PostgreSQL store under concurrency (two replicas, several senders each)', () => {
   let db: TestDatabase
   beforeAll(async () => { db = await createTestDatabase('store_stress') })

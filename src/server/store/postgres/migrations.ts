@@ -106,6 +106,9 @@ export interface MigrateResult {
 export async function migrate(pool: Pool, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrateResult> {
   const latest = migrations.reduce((v, m) => Math.max(v, m.version), 0)
   const client = await pool.connect()
+  // A connection the server ends mid-way fails the query in progress; the event must not crash the process.
+  const ignore = (): void => {}
+  client.on('error', ignore)
   let broken: Error | undefined
   try {
     await client.query('SELECT pg_advisory_lock($1::bigint)', [MIGRATION_LOCK_KEY])
@@ -118,6 +121,7 @@ export async function migrate(pool: Pool, migrations: readonly Migration[] = MIG
     broken = err as Error
     throw err
   } finally {
+    client.off('error', ignore)
     // A connection that failed mid-way is closed rather than reused (closing also drops its lock).
     client.release(broken)
   }

@@ -89,7 +89,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     await pool.end().catch(() => {})
     throw new Error(`cannot prepare the PostgreSQL database at ${redactUrl(opts.url)} (DATABASE_URL): ${(err as Error).message}`)
   }
-  return new PostgresStore(pool, opts.url)
+  return new PostgresStore(pool, opts.url, opts.poolSize)
 }
 
 export class PostgresStore implements Store {
@@ -97,18 +97,25 @@ export class PostgresStore implements Store {
   /** Other replicas share the database: leases of a previous run are taken over when they expire, never released at start. */
   readonly exclusive = false
 
-  constructor(private readonly pool: Pool, url: string) {
+  constructor(private readonly pool: Pool, url: string, private readonly poolSize: number) {
     const u = new URL(url)
     this.description = `postgres://${u.host}${u.pathname}`
   }
 
   /** Runs `work` in one transaction, again after a deadlock or serialization failure. */
   private async tx<T>(work: (c: PoolClient) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      const client = await this.pool.connect()
-      let broken: Error | undefined
+    for (let attempt = 1, stale = 0; ; attempt++) {
+      const client = await this.connect()
       try {
         await client.query('BEGIN')
+      } catch (err) {
+        client.release(err as Error)
+        // A pooled connection the server ended (a restart, a failover): nothing ran yet, so take another.
+        if (++stale <= this.poolSize) { attempt--; continue }
+        throw err
+      }
+      let broken: Error | undefined
+      try {
         const result = await work(client)
         await client.query('COMMIT')
         return result
@@ -122,6 +129,19 @@ export class PostgresStore implements Store {
         client.release(broken)
       }
     }
+  }
+
+  private readonly watched = new WeakSet<PoolClient>()
+
+  private async connect(): Promise<PoolClient> {
+    const client = await this.pool.connect()
+    if (!this.watched.has(client)) {
+      this.watched.add(client)
+      // The server ending a checked-out connection also fails the query in progress, which is handled
+      // there; without a listener the 'error' event would crash the process.
+      client.on('error', () => {})
+    }
+    return client
   }
 
   // ------------------------------------------------------------ StateStore
@@ -406,8 +426,8 @@ export class PostgresStore implements Store {
 
   async checkWritable(now: number): Promise<void> {
     try {
-      await this.pool.query(
-        'INSERT INTO shim_health (id, checked_at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at', [now])
+      await this.tx((c) => c.query(
+        'INSERT INTO shim_health (id, checked_at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at', [now]))
     } catch (err) {
       throw new Error(`PostgreSQL at ${this.description} does not accept writes: ${(err as Error).message}`)
     }
