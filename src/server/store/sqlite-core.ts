@@ -147,7 +147,9 @@ export class SqliteCore {
         ON CONFLICT (sink) DO UPDATE SET paused_until = excluded.paused_until, kind = excluded.kind, reason = excluded.reason,
         failures = failures + 1, since = CASE WHEN failures = 0 THEN excluded.since ELSE since END`),
       resume: db.prepare('UPDATE sinks SET paused_until = 0, kind = NULL, reason = NULL, failures = 0, since = 0 WHERE sink = ?'),
-      heartbeat: db.prepare("INSERT INTO meta (key, value) VALUES ('healthz', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+      // A few new pages, removed again in the same commit: a full disk or a size limit fails here as a webhook's commit would.
+      probe: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('healthz-probe', ? || hex(zeroblob(6000)))"),
+      unprobe: db.prepare("DELETE FROM meta WHERE key = 'healthz-probe'"),
     }
   }
 
@@ -330,7 +332,10 @@ export class SqliteCore {
       }
     }
     try {
-      this.tx(() => this.s.heartbeat.run(String(now)))
+      this.tx(() => {
+        this.s.probe.run(String(now))
+        this.s.unprobe.run()
+      })
     } catch (err) {
       throw sqliteError(this.opts.path, 'cannot write to', err)
     }
