@@ -258,7 +258,7 @@ export function describeStore(name: string, open: () => Promise<StoreFixture>): 
         await enqueue(store, update('u1', 3), update('u3', 4))
         expect(payloads((await claim('b', T0 + 10))?.rows)).toEqual([4])
         const summary = await store.dueSummary('mixpanel', T0 + 10)
-        expect(summary).toMatchObject({ due: 0, nextDueAt: T0 + 1000 })
+        expect(summary.nextDueAt).toBe(T0 + 1000)
         const c = await claim('c', T0 + 1000)
         expect(payloads(c?.rows)).toEqual([1, 2, 3])
         expect(c?.rows.map((r) => r.attempts)).toEqual([1, 1, 0])

@@ -135,10 +135,8 @@ export class SqliteCore {
       releaseAll: db.prepare("UPDATE outbox_rows SET state = 'pending', owner = NULL, lease_until = NULL, updated_at = ? WHERE state = 'leased'"),
       requeue: db.prepare(`UPDATE outbox_rows SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?
         WHERE state = 'failed' AND (? IS NULL OR sink = ?)`),
-      dueSummary: db.prepare(`SELECT count(*) AS due, min(created_at) AS oldest FROM outbox_rows o
-        WHERE o.sink = ? AND o.state = 'pending' AND o.next_attempt_at <= ? AND NOT EXISTS (
-          SELECT 1 FROM outbox_rows p WHERE p.sink = o.sink AND p.dest = o.dest AND p.user_key = o.user_key AND p.id < o.id
-          AND (p.state <> 'pending' OR p.next_attempt_at > ?))`),
+      dueSummary: db.prepare(`SELECT count(*) AS due, min(created_at) AS oldest FROM outbox_rows
+        WHERE sink = ? AND state = 'pending' AND next_attempt_at <= ?`),
       nextDue: db.prepare("SELECT min(next_attempt_at) FROM outbox_rows WHERE sink = ? AND state = 'pending' AND next_attempt_at > ?").pluck(),
       gauges: db.prepare('SELECT sink, state, count(*) AS n, min(created_at) AS oldest FROM outbox_rows GROUP BY sink, state'),
 
@@ -147,7 +145,9 @@ export class SqliteCore {
         ON CONFLICT (sink) DO UPDATE SET paused_until = excluded.paused_until, kind = excluded.kind, reason = excluded.reason,
         failures = failures + 1, since = CASE WHEN failures = 0 THEN excluded.since ELSE since END`),
       resume: db.prepare('UPDATE sinks SET paused_until = 0, kind = NULL, reason = NULL, failures = 0, since = 0 WHERE sink = ?'),
-      heartbeat: db.prepare("INSERT INTO meta (key, value) VALUES ('healthz', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+      // A few new pages, removed again in the same commit: a full disk or a size limit fails here as a webhook's commit would.
+      probe: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('healthz-probe', ? || hex(zeroblob(6000)))"),
+      unprobe: db.prepare("DELETE FROM meta WHERE key = 'healthz-probe'"),
     }
   }
 
@@ -278,7 +278,7 @@ export class SqliteCore {
   dueSummary(sink: Sink, now: number): DueSummary {
     const paused = this.pausedUntil(sink)
     if (paused > now) return { due: 0, oldestDueCreatedAt: undefined, nextDueAt: paused }
-    const r = this.s.dueSummary.get(sink, now, now) as { due: number; oldest: number | null }
+    const r = this.s.dueSummary.get(sink, now) as { due: number; oldest: number | null }
     const next = this.s.nextDue.get(sink, now) as number | null
     return { due: r.due, oldestDueCreatedAt: r.oldest ?? undefined, nextDueAt: next ?? undefined }
   }
@@ -330,7 +330,10 @@ export class SqliteCore {
       }
     }
     try {
-      this.tx(() => this.s.heartbeat.run(String(now)))
+      this.tx(() => {
+        this.s.probe.run(String(now))
+        this.s.unprobe.run()
+      })
     } catch (err) {
       throw sqliteError(this.opts.path, 'cannot write to', err)
     }

@@ -160,7 +160,11 @@ export interface Claimed {
 }
 
 export interface DueSummary {
-  /** Rows that may be claimed now (the sink is not paused, the user is not blocked). */
+  /**
+   * Rows whose time has come (0 while the sink is paused). Cheap rather than
+   * exact: rows held back behind an older row of their user may be counted;
+   * `claim` skips them.
+   */
   due: number
   /** `createdAt` of the oldest of them. */
   oldestDueCreatedAt: number | undefined
