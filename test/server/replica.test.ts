@@ -2,7 +2,8 @@
  * Two shim processes (the compiled CLI) on one PostgreSQL database behind a
  * round-robin client; one is `kill -9`'d mid-run and started again. Every
  * acknowledged change must reach Mixpanel / mParticle, each user's updates in
- * order; re-sent updates (duplicates) are counted and printed.
+ * order; re-sent updates (duplicates) are counted and printed. A replayed
+ * webhook is recognised at either replica (the dedupe table is shared).
  *
  * Size: SHIM_REPLICA_CHANGES membership changes and SHIM_REPLICA_COHORT_CHANGES
  * cohort member changes. The defaults (4,000 and 1,000) keep `npm test` within
@@ -169,9 +170,23 @@ describe.skipIf(!available)('two shim replicas on one PostgreSQL database', () =
       await new Promise((r) => setTimeout(r, 100))
     }
 
+    // A replay of an acknowledged webhook, at either replica, is recognised by the shared dedupe table.
+    const replay = chains[0]!
+    const duplicates = async (r: Replica): Promise<number> =>
+      Number(/shim_webhooks_duplicate_total\{endpoint="mparticle"\} (\d+)/.exec((await lb.get(r, '/metrics')).body)?.[1] ?? 0)
+    for (const r of [a, restarted!]) {
+      const before = await duplicates(r)
+      const single = new LoadBalancer()
+      single.set([r])
+      expect((await single.post(replay.path, replay.bodies[0]!, replay.headers)).status).toBe(200)
+      single.close()
+      expect(await duplicates(r)).toBe(before + 1)
+    }
+
     const lastChange = ROUNDS - 1
     const engage = checkEngage(sinks.engage, new Map(Array.from({ length: USERS }, (_, u) => [`user-${u}`, lastChange])), ROUNDS)
     const bulk = checkBulk(sinks.bulk, new Map(Array.from({ length: MEMBERS }, (_, m) => [memberUser(m), lastChange])), cohortName)
+    lb.close()
     console.log(JSON.stringify({
       replicaTest: {
         seconds: { start: startSeconds, send: sendSeconds, drainAfterSend: seconds(tDrain) },
