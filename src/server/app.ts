@@ -9,10 +9,11 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { checkBasic, checkBearer, endpointAuth, safeEqual, type EndpointAuth } from './auth.js'
 import type { ShimConfig } from './config.js'
-import { membershipRequest, planMembership, type MembershipInput } from './flows/audience-membership.js'
-import { planSubscription, subscriptionRequest, type SubscriptionInput } from './flows/audience-subscription.js'
-import { cohortRequest, planCohort, type CohortInput } from './flows/cohort.js'
+import { membershipRequest, type MembershipInput } from './flows/audience-membership.js'
+import { subscriptionRequest, type SubscriptionInput } from './flows/audience-subscription.js'
+import { cohortRequest, type CohortInput } from './flows/cohort.js'
 import { cohortActionOf, cohortPerson, parseCohortWebhook, type CohortMessage, type CohortPerson } from './flows/cohort-webhook.js'
+import { planner } from './flows/index.js'
 import { firehoseResponse, moduleRegistrationResponse, parseFirehoseMessage, resolveAudienceSettings } from './flows/firehose.js'
 import { parseJsonExact } from './json.js'
 import type { Logger } from './logger.js'
@@ -91,7 +92,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
             messageId: message.id, timestampMs: message.timestampMs, audienceId: message.audienceId,
             audienceName: message.audienceName, action: message.action,
           }
-          const r = await store.apply(subscriptionRequest(input, now), planSubscription(input))
+          const r = await store.apply(subscriptionRequest(input, now), planner('subscription', input))
           if (r.duplicate) metrics.inc('shim_webhooks_duplicate_total', { endpoint: 'mparticle' })
           else if (r.result.stale) metrics.inc('shim_changes_stale_total', { direction: 'mparticle_to_mixpanel' })
           logger.info('audience subscription', { audienceId: message.audienceId, action: message.action, duplicate: r.duplicate })
@@ -106,7 +107,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
           const input: MembershipInput = {
             messageId: message.id, timestampMs: message.timestampMs, profiles: message.profiles, settings, identityOrder: config.identityOrder,
           }
-          const r = await store.apply(membershipRequest(input, now), planMembership(input))
+          const r = await store.apply(membershipRequest(input, now), planner('membership', input))
           if (r.duplicate) {
             metrics.inc('shim_webhooks_duplicate_total', { endpoint: 'mparticle' })
           } else {
@@ -145,7 +146,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
         dedupeKey: cohortDedupeKey(msg, members),
         dest: config.mparticle.apiHost, environment: config.mparticle.environment,
       }
-      const r = await store.apply(cohortRequest(input, Date.now()), planCohort(input))
+      const r = await store.apply(cohortRequest(input, Date.now()), planner('cohort', input))
       if (r.duplicate || r.result.lateReplay) {
         metrics.inc('shim_webhooks_duplicate_total', { endpoint: 'mixpanel_cohorts' })
       } else {

@@ -11,13 +11,18 @@
 import { statSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { migrateV1 } from './sqlite-migrate.js'
+import { addLoaded, emptyState, missing } from './state.js'
 import type {
+  Applied, MessageRequest, Planner,
   ClaimOptions, Claimed, DueSummary, LoadSpec, OutboxGauge, OutboxRow, OutgoingUpdate, RecordKind, RecordRef, RecordWrite,
   Sink, SinkState, StoredRecord,
 } from './types.js'
 import { SINKS } from './types.js'
 
 export const SCHEMA_VERSION = 2
+
+/** How many times a plan may ask for more records before it is a bug. */
+export const MAX_PLAN_STEPS = 8
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -189,6 +194,41 @@ export class SqliteCore {
    * is acknowledged before it is durable.
    */
   async commit(c: CommitInput): Promise<{ duplicate: boolean; queued: number }> {
+    const done = this.joinGroup()
+    const written = this.db.transaction(() => this.write(c))()
+    await done
+    return { duplicate: !written, queued: written ? c.outgoing.length : 0 }
+  }
+
+  /**
+   * A whole message here, in one savepoint of the group: dedupe check, load,
+   * the pure plan (again while it asks for more), write. Nothing else runs in
+   * this thread meanwhile, so no lock is needed.
+   */
+  async apply<R>(request: MessageRequest, plan: Planner<R>): Promise<Applied<R>> {
+    const done = this.joinGroup()
+    const applied = this.db.transaction((): Applied<R> => {
+      const { dedupe } = request
+      if (dedupe !== undefined && this.seen(dedupe.source, dedupe.key)) return { duplicate: true }
+      const state = emptyState()
+      let spec = request.load
+      for (let step = 0; step < MAX_PLAN_STEPS; step++) {
+        const loaded = this.load(missing(state, spec))
+        addLoaded(state, loaded.gets, loaded.scans)
+        const next = plan(state)
+        if ('need' in next) { spec = next.need; continue }
+        const c = { dedupe, writes: next.writes, deleteScopes: next.deleteScopes ?? [], outgoing: next.outgoing, now: request.now }
+        if (!this.write(c)) return { duplicate: true }
+        return { duplicate: false, result: next.result, queued: c.outgoing.length }
+      }
+      throw new Error(`a plan asked for more records ${MAX_PLAN_STEPS} times`)
+    })()
+    await done
+    return applied
+  }
+
+  /** Opens a group transaction if none is open; resolves when it has committed. */
+  private joinGroup(): Promise<void> {
     if (this.group === undefined) {
       this.db.exec('BEGIN IMMEDIATE')
       let resolve: () => void = () => {}
@@ -211,10 +251,7 @@ export class SqliteCore {
       this.flushGroup = group.finish
       setImmediate(group.finish)
     }
-    const { done } = this.group
-    const written = this.db.transaction(() => this.write(c))()
-    await done
-    return { duplicate: !written, queued: written ? c.outgoing.length : 0 }
+    return this.group.done
   }
 
   /** Commits the open group now: outbox changes are never part of a webhook's transaction. */

@@ -4,6 +4,7 @@
  * that queue up during one commit share the next one (group commit).
  */
 import { parentPort, workerData } from 'node:worker_threads'
+import { rebuildPlanner } from '../flows/index.js'
 import { coreCalls, type CoreCalls, type WorkerCall, type WorkerReply } from './sqlite.js'
 import { SqliteCore, type SqliteOptions } from './sqlite-core.js'
 
@@ -12,7 +13,7 @@ if (port === null) throw new Error('sqlite-worker.js must run in a worker thread
 
 let calls: CoreCalls
 try {
-  calls = coreCalls(new SqliteCore(workerData as SqliteOptions))
+  calls = coreCalls(new SqliteCore(workerData as SqliteOptions), rebuildPlanner)
   port.postMessage({ ready: true } satisfies WorkerReply)
 } catch (err) {
   port.postMessage({ fatal: (err as Error).message } satisfies WorkerReply)

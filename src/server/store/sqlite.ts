@@ -10,11 +10,12 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
+import { rebuildPlanner } from '../flows/index.js'
 import { KeyedLock } from './keyed-lock.js'
-import { SqliteCore, type CommitInput, type SqliteOptions } from './sqlite-core.js'
+import { MAX_PLAN_STEPS, SqliteCore, type CommitInput, type SqliteOptions } from './sqlite-core.js'
 import { addLoaded, emptyState, isEmptySpec, missing } from './state.js'
 import type {
-  Applied, ClaimOptions, Claimed, DueSummary, LoadSpec, MessageRequest, OutboxGauge, Planner, RecordKind, RecordRef, Sink,
+  Applied, ClaimOptions, Claimed, DueSummary, LoadSpec, MessageRequest, NamedPlanner, OutboxGauge, Planner, RecordKind, RecordRef, Sink,
   SinkState, Store, StoredRecord,
 } from './types.js'
 
@@ -22,6 +23,8 @@ type Loaded = { duplicate: true } | { duplicate: false; gets: [RecordRef, unknow
 
 /** What the core answers, called directly or through the worker. */
 export interface CoreCalls {
+  /** A whole message where the core runs (see SqliteCore.apply); `flow`/`input` rebuild the planner there. */
+  applyFlow(request: MessageRequest, flow: string, input: unknown): Promise<Applied<unknown>>
   load(spec: LoadSpec, dedupe: MessageRequest['dedupe']): Promise<Loaded>
   commit(c: CommitInput): Promise<{ duplicate: boolean; queued: number }>
   prune(before: number): Promise<void>
@@ -42,8 +45,9 @@ export interface CoreCalls {
 }
 
 /** The core's methods as `CoreCalls` (the worker serves the same object). */
-export function coreCalls(core: SqliteCore): CoreCalls {
+export function coreCalls(core: SqliteCore, rebuild: (flow: string, input: unknown) => Planner<unknown>): CoreCalls {
   return {
+    applyFlow: (request, flow, input) => core.apply(request, rebuild(flow, input)),
     load: async (spec, dedupe) => {
       if (dedupe !== undefined && core.seen(dedupe.source, dedupe.key)) return { duplicate: true }
       return { duplicate: false, ...core.load(spec) }
@@ -67,16 +71,23 @@ export function coreCalls(core: SqliteCore): CoreCalls {
   }
 }
 
-/** How many times a plan may ask for more records before it is a bug. */
-const MAX_PLAN_STEPS = 8
 
 export class SqliteStore implements Store {
   private readonly locks = new KeyedLock()
   readonly exclusive = true
 
-  constructor(private readonly core: CoreCalls, readonly description: string) {}
+  /** `local`: the core in this thread, which runs any planner in one call. */
+  constructor(private readonly core: CoreCalls, readonly description: string, private readonly local?: SqliteCore) {}
 
-  async apply<R>(request: MessageRequest, plan: Planner<R>): Promise<Applied<R>> {
+  async apply<R>(request: MessageRequest, plan: Planner<R> | NamedPlanner<R>): Promise<Applied<R>> {
+    if (this.local !== undefined) return this.local.apply(request, plan)
+    // In the worker, in one round trip: the whole message runs there, between other messages.
+    if ('flow' in plan) return this.core.applyFlow(request, plan.flow, plan.input) as Promise<Applied<R>>
+    return this.applyInSteps(request, plan)
+  }
+
+  /** Any other planner: load, plan here, commit; messages sharing a lock wait for each other in this process. */
+  private async applyInSteps<R>(request: MessageRequest, plan: Planner<R>): Promise<Applied<R>> {
     const { dedupe } = request
     const keys = dedupe === undefined ? request.locks : [...request.locks, `dedupe:${dedupe.source}:${dedupe.key}`]
     return this.locks.run(keys, async () => {
@@ -139,7 +150,10 @@ export interface OpenSqliteOptions extends SqliteOptions {
 /** Opens (and locks) the SQLite file; rejects naming the file and `SHIM_DB` when it cannot. */
 export async function openSqliteStore(opts: OpenSqliteOptions): Promise<SqliteStore> {
   const description = `sqlite:${opts.path}`
-  if (!opts.worker || !workerAvailable()) return new SqliteStore(coreCalls(new SqliteCore(opts)), description)
+  if (!opts.worker || !workerAvailable()) {
+    const core = new SqliteCore(opts)
+    return new SqliteStore(coreCalls(core, rebuildPlanner), description, core)
+  }
   return new SqliteStore(await workerCalls({ path: opts.path, synchronous: opts.synchronous }), description)
 }
 
@@ -190,7 +204,7 @@ async function workerCalls(opts: SqliteOptions): Promise<CoreCalls> {
       worker.postMessage({ id, method, args } satisfies WorkerCall)
     })
   }
-  const methods: (keyof CoreCalls)[] = ['load', 'commit', 'prune', 'claim', 'complete', 'reschedule', 'keepFailed', 'expireLeases',
+  const methods: (keyof CoreCalls)[] = ['applyFlow', 'load', 'commit', 'prune', 'claim', 'complete', 'reschedule', 'keepFailed', 'expireLeases',
     'releaseAllLeases', 'requeueFailed', 'dueSummary', 'sinkState', 'pauseSink', 'resumeSink', 'gauges', 'checkWritable']
   const calls = Object.fromEntries(methods.map((m) => [m, call(m)])) as unknown as CoreCalls
   calls.close = async () => {

@@ -95,6 +95,13 @@ export type PlanStep<R> =
 /** A pure function of the loaded state: no I/O, no clock, no randomness. */
 export type Planner<R> = (state: LoadedState) => PlanStep<R>
 
+/**
+ * A planner that names its flow and carries its (structured-cloneable)
+ * input, so a store may rebuild it where the data is (flows/index.ts). A
+ * store may also just call it.
+ */
+export type NamedPlanner<R> = Planner<R> & { readonly flow: string; readonly input: unknown }
+
 export interface MessageRequest {
   /** Replay protection: when this key was already recorded, nothing is planned or written. */
   dedupe?: { source: string; key: string }
