@@ -9,12 +9,13 @@
  * - Outbox rows of one user are inserted under a lock on that user's outbox
  *   key, so row ids follow commit order per user: when a row is visible,
  *   every older row of its user is too.
- * - Claims take rows with `FOR UPDATE SKIP LOCKED` (claimers never wait for
- *   one another) and then keep, per user, only an unbroken run of the user's
- *   oldest rows: a row whose older sibling is leased, failed, not due, or
- *   locked by another claimer is left for later. Leases carry an owner and
- *   an expiry; `complete`/`reschedule`/`keepFailed` act only on rows the
- *   owner still holds.
+ * - Claims of one sink take turns across replicas (an advisory lock held for
+ *   the milliseconds a claim takes), take rows with `FOR UPDATE SKIP LOCKED`
+ *   and keep, per user, only an unbroken run of the user's oldest rows: a row
+ *   whose older sibling is leased, failed, not due, or locked by another
+ *   transaction is left for later. Leases carry an owner and an expiry;
+ *   `complete`/`reschedule`/`keepFailed` act only on rows the owner still
+ *   holds, and a lease that ended is taken over by the next claim.
  */
 import { createHash } from 'node:crypto'
 import type { Pool, PoolClient } from 'pg'
@@ -57,7 +58,7 @@ function outboxLockKey(sink: string, dest: string, userKey: string): number {
 }
 
 /**
- * \`o\` (a pending row) is held back by an older row of its user that is
+ * `o` (a pending row) is held back by an older row of its user that is
  * leased, failed or not due yet ($2 is now).
  */
 const BLOCKED_BY_OLDER = `SELECT 1 FROM shim_outbox b WHERE b.sink = o.sink AND b.dest = o.dest AND b.user_key = o.user_key
