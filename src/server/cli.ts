@@ -62,20 +62,20 @@ async function main(argv: string[]): Promise<void> {
   if (first === 'requeue') return requeue(rest)
   if (first !== undefined) fail(`unknown argument "${first}"\n\n${helpText()}`, 2)
 
-  const { startShim } = await import('./shim.js')
-  const shim = await startShim()
+  let shim: { close(): Promise<void> } | undefined
   let stopping = false
   const shutdown = (signal: string): void => {
-    if (stopping) {
-      // A second signal: stop now; unconfirmed updates stay in the outbox for the next start.
-      process.exit(130)
-    }
+    // A second signal, or one during the start: stop now; unconfirmed updates stay in the outbox for the next start.
+    if (stopping || shim === undefined) process.exit(130)
     stopping = true
     process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'shutting down', signal })}\n`)
     shim.close().then(() => process.exit(0), (err: Error) => fail(`shutdown failed: ${err.message}`))
   }
+  // Before the start, so a signal right after "shim listening" is never the default (an abrupt exit).
   process.on('SIGTERM', () => shutdown('SIGTERM'))
   process.on('SIGINT', () => shutdown('SIGINT'))
+  const { startShim } = await import('./shim.js')
+  shim = await startShim()
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => fail(explain(err)))

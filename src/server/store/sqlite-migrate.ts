@@ -17,7 +17,7 @@ export function migrateV1(db: Database.Database): void {
   }
 
   const users = new Map<string, Record<string, { member: boolean; ts: number }>>()
-  for (const m of db.prepare('SELECT user_key, audience_id, member, ts FROM memberships ORDER BY user_key').iterate() as IterableIterator<{ user_key: string; audience_id: number; member: number; ts: number }>) {
+  for (const m of db.prepare('SELECT user_key, audience_id, member, ts FROM memberships ORDER BY user_key').all() as { user_key: string; audience_id: number; member: number; ts: number }[]) {
     let u = users.get(m.user_key)
     if (u === undefined) users.set(m.user_key, (u = {}))
     u[String(m.audience_id)] = { member: m.member === 1, ts: m.ts }
@@ -28,7 +28,7 @@ export function migrateV1(db: Database.Database): void {
     put.run('cohort', '', c.cohort_id, JSON.stringify({ name: c.name }), now)
   }
   // Members keep their old keys (`customer_id:…`, `mpid:…`): the cohort flow finds them under those and moves them.
-  for (const m of db.prepare('SELECT cohort_id, member_key, identity, in_cohort FROM cohort_members').iterate() as IterableIterator<{ cohort_id: string; member_key: string; identity: string; in_cohort: number }>) {
+  for (const m of db.prepare('SELECT cohort_id, member_key, identity, in_cohort FROM cohort_members').all() as { cohort_id: string; member_key: string; identity: string; in_cohort: number }[]) {
     put.run('cohort_member', m.cohort_id, m.member_key, JSON.stringify({ identity: JSON.parse(m.identity) as unknown, in: m.in_cohort === 1 }), now)
   }
 
