@@ -23,6 +23,15 @@ import os from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+// `npm run bench:shim -- --store postgres`: the same kind of workload on SQLite beside PostgreSQL with
+// one and two replicas, in one run (bench/shim-postgres.mjs); without it, or `--store sqlite`, this script.
+const storeArg = process.argv.indexOf('--store')
+if (storeArg >= 0 && process.argv[storeArg + 1] !== 'sqlite') {
+  if (process.argv[storeArg + 1] !== 'postgres') throw new Error('--store must be sqlite or postgres')
+  await import('./shim-postgres.mjs')
+  process.exit()
+}
+
 const num = (name, def) => (process.env[name] ? Number(process.env[name]) : def)
 const USERS = num('BENCH_USERS', 20_000)
 const CHANGES = num('BENCH_CHANGES', 200_000)

@@ -1,251 +1,278 @@
 /**
- * The HTTP surface, in the Hono way: body limit → authentication → schema
- * validation (400 naming the field) → handler → one error handler.
+ * The HTTP surface, in the Hono way: authentication (before any byte of the
+ * body is read) → body read within the size limit → parse and validate
+ * (400 naming the field) → the flow's pure plan, applied by the store → one
+ * `onError` that renders every refusal in its endpoint's format.
  */
 import { createHash } from 'node:crypto'
-import { Hono, type Context } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
-import { checkBasic, endpointAuth, safeEqual, type EndpointAuth } from './auth.js'
+import { Hono, type Context, type MiddlewareHandler } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import { checkBasic, checkBearer, endpointAuth, safeEqual, type EndpointAuth } from './auth.js'
 import type { ShimConfig } from './config.js'
+import { membershipRequest, type MembershipInput } from './flows/audience-membership.js'
+import { subscriptionRequest, type SubscriptionInput } from './flows/audience-subscription.js'
+import { cohortRequest, type CohortInput } from './flows/cohort.js'
+import { cohortActionOf, cohortPerson, parseCohortWebhook, type CohortMessage, type CohortPerson } from './flows/cohort-webhook.js'
+import { planner } from './flows/index.js'
+import { firehoseResponse, moduleRegistrationResponse, parseFirehoseMessage, resolveAudienceSettings } from './flows/firehose.js'
+import { parseJsonExact } from './json.js'
 import type { Logger } from './logger.js'
-import type { Metrics, Sink } from './metrics.js'
-import { cohortActionOf, identityKey, parseCohortWebhook, resolveCohortIdentity } from './mixpanel-cohorts.js'
-import {
-  firehoseResponse, moduleRegistrationResponse, parseFirehoseMessage, resolveAudienceSettings, resolveDistinctId,
-} from './mparticle-audience.js'
-import type { AudienceProfileInput, CohortMemberInput, Store } from './store.js'
-import { BadRequest } from './validate.js'
+import type { Metrics } from './metrics.js'
+import { SINKS, type Sink, type Store } from './store/types.js'
+import { BadRequest, oneOf, optObj } from './validate.js'
 
 export interface AppDeps {
   config: ShimConfig
   store: Store
   metrics: Metrics
   logger: Logger
-  /** Called after a commit that queued updates for `sink`. */
+  /** Called after a commit that queued updates for `sink` (or a requeue). */
   notify: (sink: Sink) => void
   version: string
 }
 
-type Endpoint = 'mparticle' | 'mixpanel_cohorts'
+type Endpoint = 'mparticle' | 'mixpanel_cohorts' | 'admin_requeue'
+type Env = { Variables: { endpoint: Endpoint; action: string | null } }
 
-export function createApp(deps: AppDeps): Hono {
+/** `application/json`, or a `+json` type, with optional parameters. */
+const JSON_TYPE = /^application\/([a-z0-9.!#$&^_-]+\+)?json\s*(;|$)/i
+
+export function createApp(deps: AppDeps): Hono<Env> {
   const { config, store, metrics, logger, notify, version } = deps
-  const app = new Hono()
+  const app = new Hono<Env>()
+  const auths = authModes(config)
 
-  const mparticleAuth = endpointAuth(config, config.mparticle.sharedSecret !== undefined, 'MPARTICLE_SHARED_SECRET')
-  const cohortsAuth = endpointAuth(config, config.webhook.user !== undefined, 'MIXPANEL_WEBHOOK_USER/MIXPANEL_WEBHOOK_PASSWORD')
-
-  // Each endpoint answers errors in its caller's format.
-  const fail = (c: Context, endpoint: Endpoint, status: 400 | 401 | 413 | 415 | 500 | 503, message: string, action?: string | null): Response => {
-    metrics.inc('shim_webhooks_rejected_total', { endpoint, status: String(status) })
-    if (status >= 500) logger.error('webhook refused', { endpoint, status, reason: message })
-    else logger.warn('webhook refused', { endpoint, status, reason: message })
-    if (status === 401 && endpoint === 'mixpanel_cohorts') c.header('WWW-Authenticate', 'Basic realm="mixpanel-device-mode-shim"')
-    if (endpoint === 'mixpanel_cohorts') {
-      return c.json({ action: action ?? null, status: 'failure', error: { message, code: status } }, status)
-    }
-    return c.json({ error: { message, code: status } }, status)
-  }
-
-  const limit = (endpoint: Endpoint) => {
-    const tooLarge = (c: Context): Response => fail(c, endpoint, 413, `request body is larger than ${config.maxBodyBytes} bytes (SHIM_MAX_BODY_BYTES)`)
-    const streaming = bodyLimit({ maxSize: config.maxBodyBytes, onError: tooLarge })
-    return async (c: Context, next: () => Promise<void>) => {
-      // With a Content-Length the header decides, and the body is later read on the
-      // Node adapter's fast path; chunked bodies are counted while streaming.
-      const length = c.req.header('content-length')
-      if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
-        if (!/^\d+$/.test(length) || Number(length) > config.maxBodyBytes) return tooLarge(c)
-        return next()
-      }
-      return streaming(c, next)
-    }
-  }
-
-  const count = (endpoint: Endpoint) => async (_c: Context, next: () => Promise<void>) => {
-    metrics.inc('shim_webhooks_received_total', { endpoint })
+  const endpoint = (name: Endpoint): MiddlewareHandler<Env> => async (c, next) => {
+    c.set('endpoint', name)
+    c.set('action', null)
+    metrics.inc('shim_webhooks_received_total', { endpoint: name })
     await next()
   }
 
-  const guard = (endpoint: Endpoint, auth: EndpointAuth, check: (c: Context) => boolean) =>
-    async (c: Context, next: () => Promise<void>) => {
-      if (auth.mode === 'disabled') return fail(c, endpoint, 503, auth.why)
-      if (auth.mode === 'secret' && !check(c)) {
-        return fail(c, endpoint, 401, endpoint === 'mparticle'
-          ? 'missing or wrong X-Shim-Secret header'
-          : 'missing or wrong HTTP Basic credentials')
-      }
-      await next()
+  // Before the body: an unauthenticated caller never gets a byte buffered, and its connection is closed.
+  const authenticate = (name: Endpoint, check: (c: Context<Env>) => boolean): MiddlewareHandler<Env> => async (c, next) => {
+    const auth = auths[name]
+    if (auth.mode === 'disabled') throw new BadRequest(auth.why, 503)
+    if (auth.mode === 'secret' && !check(c)) {
+      c.header('Connection', 'close')
+      throw new BadRequest(name === 'mparticle' ? 'missing or wrong X-Shim-Secret header'
+        : name === 'mixpanel_cohorts' ? 'missing or wrong HTTP Basic credentials' : 'missing or wrong Authorization: Bearer token', 401)
     }
+    await next()
+  }
 
-  /** Reads the body as JSON; `BadRequest` names what is wrong. */
-  const readJson = async (c: Context): Promise<unknown> => {
+  /** Reads the body as JSON within `SHIM_MAX_BODY_BYTES`; integers above 2^53 stay exact (as digit strings). */
+  const readJson = async (c: Context<Env>, optional = false): Promise<unknown> => {
     const type = c.req.header('content-type')
-    if (type !== undefined && !/json/i.test(type)) throw new BadRequest(`Content-Type must be application/json (got "${type}")`, 415)
-    const text = await c.req.text()
-    if (text.trim() === '') throw new BadRequest('request body is empty: expected a JSON object')
-    try {
-      return JSON.parse(text)
-    } catch (err) {
-      throw new BadRequest(`malformed JSON: ${(err as Error).message}`)
+    if (type !== undefined && !JSON_TYPE.test(type)) throw new BadRequest(`Content-Type must be application/json (got "${type}")`, 415)
+    const text = await readBody(c.req.raw, config.maxBodyBytes)
+    if (text.trim() === '') {
+      if (optional) return {}
+      throw new BadRequest('request body is empty: expected a JSON object')
     }
+    return parseJsonExact(text)
   }
 
   app.post('/mparticle',
-    count('mparticle'),
-    limit('mparticle'),
-    guard('mparticle', mparticleAuth, (c) => {
+    endpoint('mparticle'),
+    authenticate('mparticle', (c) => {
       const given = c.req.header('x-shim-secret')
       return safeEqual(given ?? '', config.mparticle.sharedSecret ?? '') && given !== undefined
     }),
     async (c) => {
-      let message
-      try {
-        message = parseFirehoseMessage(await readJson(c))
-      } catch (err) {
-        if (err instanceof BadRequest) return fail(c, 'mparticle', err.status, err.message)
-        throw err
-      }
-      try {
-        switch (message.type) {
-          case 'module_registration_request':
-            return c.json(moduleRegistrationResponse(version))
+      const message = parseFirehoseMessage(await readJson(c))
+      const now = Date.now()
+      switch (message.type) {
+        case 'module_registration_request':
+          return c.json(moduleRegistrationResponse(version))
 
-          case 'audience_subscription_request': {
-            resolveAudienceSettings(config, message.accountSettings, false)
-            const r = await store.applySubscription({
-              messageId: message.id, timestampMs: message.timestampMs, audienceId: message.audienceId,
-              audienceName: message.audienceName, action: message.action, now: Date.now(),
-            })
-            if (r.duplicate) metrics.inc('shim_webhooks_duplicate_total', { endpoint: 'mparticle' })
-            if (r.stale) metrics.inc('shim_changes_stale_total', { direction: 'mparticle_to_mixpanel' })
-            logger.info('audience subscription', { audienceId: message.audienceId, action: message.action, duplicate: r.duplicate, stale: r.stale })
-            return c.json(firehoseResponse('audience_subscription_response'))
+        case 'audience_subscription_request': {
+          resolveAudienceSettings(config, message.accountSettings, false)
+          const input: SubscriptionInput = {
+            messageId: message.id, timestampMs: message.timestampMs, audienceId: message.audienceId,
+            audienceName: message.audienceName, action: message.action,
           }
-
-          case 'audience_membership_change_request': {
-            const withChanges = message.profiles.filter((p) => p.changes.length > 0)
-            const settings = resolveAudienceSettings(config, message.accountSettings, withChanges.length > 0)
-            if (withChanges.length === 0) return c.json(firehoseResponse('audience_membership_change_response'))
-            const profiles: AudienceProfileInput[] = []
-            let withoutIdentity = 0
-            for (const p of withChanges) {
-              const distinctId = resolveDistinctId(p.identities, config.identityOrder)
-              if (distinctId === undefined) withoutIdentity++
-              // State is kept per MPID when there is one, so it survives a later change of distinct id.
-              const userKey = p.mpid !== undefined ? `mpid:${p.mpid}` : distinctId !== undefined ? `did:${distinctId}` : undefined
-              if (userKey === undefined) continue
-              profiles.push({ userKey, distinctId, changes: p.changes })
-            }
-            const r = await store.applyAudienceMessage({
-              messageId: message.id, timestampMs: message.timestampMs, profiles, settings, now: Date.now(),
-            })
-            if (r.duplicate) {
-              metrics.inc('shim_webhooks_duplicate_total', { endpoint: 'mparticle' })
-            } else {
-              metrics.inc('shim_changes_applied_total', { direction: 'mparticle_to_mixpanel' }, r.applied)
-              metrics.inc('shim_changes_stale_total', { direction: 'mparticle_to_mixpanel' }, r.stale)
-              metrics.inc('shim_skipped_without_identity_total', { direction: 'mparticle_to_mixpanel' }, withoutIdentity)
-              metrics.inc('shim_updates_queued_total', { sink: 'mixpanel' }, r.queued)
-              if (r.queued > 0) notify('mixpanel')
-            }
-            logger.debug('audience membership', { profiles: message.profiles.length, applied: r.applied, queued: r.queued, duplicate: r.duplicate })
-            return c.json(firehoseResponse('audience_membership_change_response'))
-          }
+          const r = await store.apply(subscriptionRequest(input, now), planner('subscription', input))
+          if (r.duplicate) metrics.inc('shim_webhooks_duplicate_total', { endpoint: 'mparticle' })
+          else if (r.result.stale) metrics.inc('shim_changes_stale_total', { direction: 'mparticle_to_mixpanel' })
+          logger.info('audience subscription', { audienceId: message.audienceId, action: message.action, duplicate: r.duplicate })
+          return c.json(firehoseResponse('audience_subscription_response'))
         }
-      } catch (err) {
-        if (err instanceof BadRequest) return fail(c, 'mparticle', err.status, err.message)
-        throw err
+
+        case 'audience_membership_change_request': {
+          const withChanges = message.profiles.some((p) => p.changes.length > 0)
+          const settings = resolveAudienceSettings(config, message.accountSettings, withChanges)
+          // Empty membership requests are pings.
+          if (!withChanges) return c.json(firehoseResponse('audience_membership_change_response'))
+          const input: MembershipInput = {
+            messageId: message.id, timestampMs: message.timestampMs, profiles: message.profiles, settings, identityOrder: config.identityOrder,
+          }
+          const r = await store.apply(membershipRequest(input, now), planner('membership', input))
+          if (r.duplicate) {
+            metrics.inc('shim_webhooks_duplicate_total', { endpoint: 'mparticle' })
+          } else {
+            metrics.inc('shim_changes_applied_total', { direction: 'mparticle_to_mixpanel' }, r.result.applied)
+            metrics.inc('shim_changes_stale_total', { direction: 'mparticle_to_mixpanel' }, r.result.stale)
+            metrics.inc('shim_skipped_without_identity_total', { direction: 'mparticle_to_mixpanel' }, r.result.withoutIdentity)
+            metrics.inc('shim_updates_queued_total', { sink: 'mixpanel' }, r.queued)
+            if (r.queued > 0) notify('mixpanel')
+          }
+          logger.debug('audience membership', { profiles: message.profiles.length, duplicate: r.duplicate, queued: r.duplicate ? 0 : r.queued })
+          return c.json(firehoseResponse('audience_membership_change_response'))
+        }
       }
     })
 
   app.post('/mixpanel/cohorts',
-    count('mixpanel_cohorts'),
-    limit('mixpanel_cohorts'),
-    guard('mixpanel_cohorts', cohortsAuth, (c) =>
+    endpoint('mixpanel_cohorts'),
+    authenticate('mixpanel_cohorts', (c) =>
       checkBasic(c.req.header('authorization'), config.webhook.user ?? '', config.webhook.password ?? '')),
     async (c) => {
-      let body: unknown
-      let action: string | null = null
-      try {
-        body = await readJson(c)
-        action = cohortActionOf(body)
-        const apiKey = config.mparticle.apiKey
-        if (apiKey === undefined || config.mparticle.apiSecret === undefined) {
-          return fail(c, 'mixpanel_cohorts', 503, 'MPARTICLE_API_KEY and MPARTICLE_API_SECRET are not set: the shim cannot deliver cohorts to mParticle', action)
-        }
-        const msg = parseCohortWebhook(body)
-        const members: CohortMemberInput[] = []
-        let skipped = 0
-        for (const m of msg.members) {
-          const identity = resolveCohortIdentity(m, config.cohortIdentityOrder)
-          if (identity === undefined) { skipped++; continue }
-          members.push({ key: identityKey(identity), identity })
-        }
-        // Without a session id two identical diffs from different syncs look alike, so only
-        // deliveries that carry one are recognised as replays; the state change is idempotent anyway.
-        const dedupeKey = msg.sessionId === undefined
-          ? undefined
-          : createHash('sha256').update(JSON.stringify(body)).digest('hex')
-        const r = await store.applyCohortMessage({
-          action: msg.action, cohortId: msg.cohortId, cohortName: msg.cohortName, sessionId: msg.sessionId, page: msg.page,
-          members, dedupeKey, dest: config.mparticle.apiHost, environment: config.mparticle.environment, now: Date.now(),
-        })
-        if (r.duplicate) {
-          metrics.inc('shim_webhooks_duplicate_total', { endpoint: 'mixpanel_cohorts' })
-        } else {
-          metrics.inc('shim_changes_applied_total', { direction: 'mixpanel_to_mparticle' }, r.entered + r.left)
-          metrics.inc('shim_skipped_without_identity_total', { direction: 'mixpanel_to_mparticle' }, skipped)
-          metrics.inc('shim_updates_queued_total', { sink: 'mparticle' }, r.queued)
-          if (r.queued > 0) notify('mparticle')
-        }
-        logger.debug('cohort webhook', {
-          action: msg.action, cohortId: msg.cohortId, members: msg.members.length, entered: r.entered, left: r.left,
-          snapshotComplete: r.snapshotComplete, duplicate: r.duplicate,
-        })
-        return c.json({ action: msg.action, status: 'success' })
-      } catch (err) {
-        if (err instanceof BadRequest) return fail(c, 'mixpanel_cohorts', err.status, err.message, action)
-        throw err
+      const body = await readJson(c)
+      c.set('action', cohortActionOf(body))
+      if (config.mparticle.apiKey === undefined || config.mparticle.apiSecret === undefined) {
+        throw new BadRequest('MPARTICLE_API_KEY and MPARTICLE_API_SECRET are not set: the shim cannot deliver cohorts to mParticle', 503)
       }
+      const msg = parseCohortWebhook(body)
+      const members: CohortPerson[] = []
+      let skipped = 0
+      for (const m of msg.members) {
+        const person = cohortPerson(m, config.cohortIdentityOrder)
+        if (person === undefined) skipped++
+        else members.push(person)
+      }
+      const input: CohortInput = {
+        action: msg.action, cohortId: msg.cohortId, cohortName: msg.cohortName, sessionId: msg.sessionId, page: msg.page, members,
+        dedupeKey: cohortDedupeKey(msg, members),
+        dest: config.mparticle.apiHost, environment: config.mparticle.environment,
+      }
+      const r = await store.apply(cohortRequest(input, Date.now()), planner('cohort', input))
+      if (r.duplicate || r.result.lateReplay) {
+        metrics.inc('shim_webhooks_duplicate_total', { endpoint: 'mixpanel_cohorts' })
+      } else {
+        metrics.inc('shim_changes_applied_total', { direction: 'mixpanel_to_mparticle' }, r.result.entered + r.result.left)
+        metrics.inc('shim_skipped_without_identity_total', { direction: 'mixpanel_to_mparticle' }, skipped)
+        metrics.inc('shim_updates_queued_total', { sink: 'mparticle' }, r.queued)
+        if (r.queued > 0) notify('mparticle')
+      }
+      logger.debug('cohort webhook', { action: msg.action, cohortId: msg.cohortId, members: msg.members.length, duplicate: r.duplicate, ...(r.duplicate ? {} : r.result) })
+      return c.json({ action: msg.action, status: 'success' })
+    })
+
+  app.post('/admin/requeue',
+    endpoint('admin_requeue'),
+    authenticate('admin_requeue', (c) => checkBearer(c.req.header('authorization'), config.adminToken ?? '')),
+    async (c) => {
+      const body = optObj(await readJson(c, true), 'body') ?? {}
+      const sink = body.sink === undefined ? undefined : oneOf(body.sink, 'sink', SINKS)
+      const requeued = await store.requeueFailed({ ...(sink !== undefined ? { sink } : {}), now: Date.now() })
+      for (const s of sink !== undefined ? [sink] : SINKS) notify(s)
+      logger.info('failed updates requeued', { sink: sink ?? 'all', updates: requeued })
+      return c.json({ requeued })
     })
 
   app.get('/healthz', async (c) => {
+    const now = Date.now()
     try {
-      await store.ping()
-      return c.json({ status: 'ok', version })
+      await store.checkWritable(now)
     } catch (err) {
-      logger.error('health check failed', { error: (err as Error).message })
-      return c.json({ status: 'error', error: 'storage unavailable' }, 503)
+      logger.error('health check failed: the store cannot write', { error: (err as Error).message })
+      return c.json({ status: 'error', error: 'the store cannot write (see the log)' }, 503)
     }
+    const sinks: Record<string, unknown> = {}
+    let degraded = false
+    for (const sink of SINKS) {
+      const s = await store.sinkState(sink)
+      const paused = s.pausedUntil > now
+      if (paused && s.kind === 'auth') degraded = true
+      sinks[sink] = paused ? { paused: true, reason: s.kind, detail: s.reason, until: new Date(s.pausedUntil).toISOString() } : { paused: false }
+    }
+    // Still 200 when a sink is paused: restarting the shim would not fix a credential.
+    return c.json({ status: degraded ? 'degraded' : 'ok', version, sinks })
   })
 
   app.get('/metrics', async (c) => {
-    const text = metrics.render(await store.outboxGauges(Date.now()))
-    return c.body(text, 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
+    const now = Date.now()
+    const [gauges, ...sinks] = await Promise.all([store.gauges(now), ...SINKS.map((s) => store.sinkState(s))])
+    return c.body(metrics.render(gauges, sinks, now), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
   })
 
   app.get('/', (c) => c.json({
     name: 'mixpanel-device-mode-shim',
     version,
-    endpoints: ['POST /mparticle', 'POST /mixpanel/cohorts', 'GET /healthz', 'GET /metrics'],
+    endpoints: ['POST /mparticle', 'POST /mixpanel/cohorts', 'POST /admin/requeue', 'GET /healthz', 'GET /metrics'],
   }))
 
   app.notFound((c) => c.json({ error: { message: `no route for ${c.req.method} ${c.req.path}`, code: 404 } }, 404))
 
   app.onError((err, c) => {
-    logger.error('request failed', { path: c.req.path, error: err.message })
-    const endpoint: Endpoint | undefined = c.req.path === '/mparticle' ? 'mparticle' : c.req.path === '/mixpanel/cohorts' ? 'mixpanel_cohorts' : undefined
-    if (endpoint !== undefined) return fail(c, endpoint, 500, 'internal error: nothing was stored, please retry')
-    return c.json({ error: { message: 'internal error', code: 500 } }, 500)
+    const name = c.get('endpoint') as Endpoint | undefined
+    const known = err instanceof HTTPException
+    const status = known ? err.status : 500
+    const message = known ? err.message : 'internal error: nothing was stored, please retry'
+    // One line per refused request.
+    if (status >= 500) logger.error('request refused', { endpoint: name ?? c.req.path, status, reason: message, ...(known ? {} : { error: err.message }) })
+    else logger.warn('request refused', { endpoint: name ?? c.req.path, status, reason: message })
+    if (name !== undefined) metrics.inc('shim_webhooks_rejected_total', { endpoint: name, status: String(status) })
+    if (status === 401 && name === 'mixpanel_cohorts') c.header('WWW-Authenticate', 'Basic realm="mixpanel-device-mode-shim"')
+    if (name === 'mixpanel_cohorts') {
+      return c.json({ action: c.get('action') ?? null, status: 'failure', error: { message, code: status } }, status)
+    }
+    return c.json({ error: { message, code: status } }, status)
   })
 
   return app
 }
 
+/**
+ * Only deliveries with a session id are recognised as replays: without one,
+ * two identical diffs of different syncs look alike (the state change is
+ * idempotent anyway). Hashes the parsed fields, never the raw nesting.
+ */
+function cohortDedupeKey(msg: CohortMessage, members: readonly CohortPerson[]): string | undefined {
+  if (msg.sessionId === undefined) return undefined
+  const flat = [msg.sessionId, msg.action, msg.cohortId, msg.cohortName, String(msg.page?.index), String(msg.page?.total),
+    ...members.flatMap((m) => [m.key, m.identity.type, m.identity.value])]
+  return createHash('sha256').update(JSON.stringify(flat)).digest('hex')
+}
+
+/** Reads a body up to `max` bytes: a bigger Content-Length is refused unread, a chunked body is cut off at the limit. */
+async function readBody(req: Request, max: number): Promise<string> {
+  const tooLarge = (): BadRequest => new BadRequest(`request body is larger than ${max} bytes (SHIM_MAX_BODY_BYTES)`, 413)
+  const length = req.headers.get('content-length')
+  if (length !== null && (!/^\d+$/.test(length) || Number(length) > max)) throw tooLarge()
+  if (req.body === null) return ''
+  const reader = req.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      size += value.byteLength
+      if (size > max) {
+        void reader.cancel().catch(() => {})
+        throw tooLarge()
+      }
+      chunks.push(value)
+    }
+  } catch (err) {
+    if (err instanceof BadRequest) throw err
+    throw new BadRequest(`the request body could not be read (${(err as Error).message}): the client went away?`)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+function authModes(config: ShimConfig): Record<Endpoint, EndpointAuth> {
+  return {
+    mparticle: endpointAuth(config, config.mparticle.sharedSecret !== undefined, 'MPARTICLE_SHARED_SECRET'),
+    mixpanel_cohorts: endpointAuth(config, config.webhook.user !== undefined, 'MIXPANEL_WEBHOOK_USER/MIXPANEL_WEBHOOK_PASSWORD'),
+    admin_requeue: endpointAuth(config, config.adminToken !== undefined, 'SHIM_ADMIN_TOKEN'),
+  }
+}
+
 export function describeAuth(config: ShimConfig): Record<string, string> {
-  const m = endpointAuth(config, config.mparticle.sharedSecret !== undefined, 'MPARTICLE_SHARED_SECRET')
-  const w = endpointAuth(config, config.webhook.user !== undefined, 'MIXPANEL_WEBHOOK_USER/MIXPANEL_WEBHOOK_PASSWORD')
-  const show = (a: EndpointAuth): string => (a.mode === 'secret' ? 'secret required' : `${a.mode}: ${a.why}`)
-  return { '/mparticle': show(m), '/mixpanel/cohorts': show(w) }
+  const a = authModes(config)
+  const show = (x: EndpointAuth): string => (x.mode === 'secret' ? 'secret required' : `${x.mode}: ${x.why}`)
+  return { '/mparticle': show(a.mparticle), '/mixpanel/cohorts': show(a.mixpanel_cohorts), '/admin/requeue': show(a.admin_requeue) }
 }

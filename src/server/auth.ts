@@ -31,6 +31,13 @@ export function checkBasic(header: string | undefined, user: string, password: s
   return wellFormed && userOk && passwordOk
 }
 
+/** Checks an `Authorization: Bearer …` header in constant time. */
+export function checkBearer(header: string | undefined, token: string): boolean {
+  const m = header === undefined ? null : /^bearer\s+(.+)$/i.exec(header.trim())
+  const ok = safeEqual(m?.[1] ?? '', token)
+  return m !== null && ok
+}
+
 export type EndpointAuth =
   | { mode: 'secret' }
   | { mode: 'open'; why: string }

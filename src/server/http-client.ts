@@ -10,7 +10,11 @@ export interface HttpClient {
   post(url: string, headers: Record<string, string>, body: string, signal?: AbortSignal): Promise<HttpResponse>
 }
 
-/** Node's fetch, with a per-request timeout. */
+/**
+ * Node's fetch, with a per-request timeout. Redirects are never followed: a
+ * followed 301/302/303 turns the POST into a body-less GET whose 200 would
+ * count as delivered; the 3xx itself is returned (and retried).
+ */
 export function fetchHttpClient(timeoutMs: number): HttpClient {
   return {
     async post(url, headers, body, signal) {
@@ -18,6 +22,7 @@ export function fetchHttpClient(timeoutMs: number): HttpClient {
       const res = await fetch(url, {
         method: 'POST',
         headers,
+        redirect: 'manual',
         body,
         signal: signal === undefined ? timeout : AbortSignal.any([timeout, signal]),
       })

@@ -1,15 +1,6 @@
 /** Counters kept in memory (reset on restart, as Prometheus expects) and rendered as Prometheus text. */
 
-export type Sink = 'mixpanel' | 'mparticle'
-
-export interface OutboxGauge {
-  sink: Sink
-  pending: number
-  inflight: number
-  failed: number
-  /** Seconds since the oldest unconfirmed update was queued, 0 when none. */
-  oldestPendingAgeSeconds: number
-}
+import type { OutboxGauge, SinkState } from './store/types.js'
 
 interface CounterDef { help: string; labels: string[] }
 
@@ -43,7 +34,7 @@ export class Metrics {
     return this.values.get(`${name}${renderLabels(labels)}`) ?? 0
   }
 
-  render(outbox: OutboxGauge[]): string {
+  render(outbox: readonly OutboxGauge[], sinks: readonly SinkState[], now: number): string {
     const out: string[] = []
     for (const [name, def] of Object.entries(COUNTERS) as [CounterName, CounterDef][]) {
       out.push(`# HELP ${name} ${def.help}`, `# TYPE ${name} counter`)
@@ -59,6 +50,12 @@ export class Metrics {
     }
     out.push('# HELP shim_outbox_oldest_pending_age_seconds Age of the oldest update not yet confirmed.', '# TYPE shim_outbox_oldest_pending_age_seconds gauge')
     for (const g of outbox) out.push(`shim_outbox_oldest_pending_age_seconds{sink="${g.sink}"} ${g.oldestPendingAgeSeconds}`)
+    out.push('# HELP shim_sink_paused 1 while a sink is paused (shared by every replica), by reason: auth = the destination refused the credential or the URL (401/403/404), retry = backoff or Retry-After.', '# TYPE shim_sink_paused gauge')
+    for (const s of sinks) {
+      for (const kind of ['auth', 'retry'] as const) out.push(`shim_sink_paused{reason="${kind}",sink="${s.sink}"} ${s.pausedUntil > now && s.kind === kind ? 1 : 0}`)
+    }
+    out.push('# HELP shim_sink_consecutive_failures Failed requests to a sink since its last success.', '# TYPE shim_sink_consecutive_failures gauge')
+    for (const s of sinks) out.push(`shim_sink_consecutive_failures{sink="${s.sink}"} ${s.failures}`)
     return `${out.join('\n')}\n`
   }
 }

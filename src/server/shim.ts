@@ -1,31 +1,27 @@
 /**
- * Wiring: configuration → store → senders → app → Node HTTP server, and an
- * orderly shutdown (stop accepting, finish requests, drain, close the store).
+ * Wiring: configuration → store (opened and locked) → app → Node HTTP server
+ * → recovery and senders; and an orderly shutdown (stop accepting, finish
+ * requests, drain, close the store).
  */
-import { readFileSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
 import type { Server } from 'node:http'
+import { hostname } from 'node:os'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import type { Hono } from 'hono'
 import { createApp, describeAuth } from './app.js'
 import { loadConfig, type ShimConfig } from './config.js'
+import { mixpanelEngage } from './destinations/mixpanel-engage/index.js'
+import { mparticleEvents } from './destinations/mparticle-events/index.js'
 import { fetchHttpClient, type HttpClient } from './http-client.js'
 import { createLogger, type Logger } from './logger.js'
-import { Metrics, type Sink } from './metrics.js'
-import { OutboxSender } from './outbox-sender.js'
-import { mixpanelDeliverer, mparticleDeliverer, type Deliverer } from './sinks.js'
-import { SqliteStore } from './sqlite-store.js'
-import type { Store } from './store.js'
-import { WorkerStore, workerAvailable } from './worker-store.js'
+import { Metrics } from './metrics.js'
+import { Sender } from './sender.js'
+import { shimVersion } from './version.js'
+import { openSqliteStore } from './store/sqlite.js'
+import type { Sink, Store } from './store/types.js'
 
-export function shimVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }
-    return pkg.version ?? '0.0.0'
-  } catch {
-    return '0.0.0'
-  }
-}
+export { shimVersion }
 
 /** A proxy URL may carry `user:password@`: never log it. */
 export function withoutCredentials(url: string): string {
@@ -40,48 +36,61 @@ export function withoutCredentials(url: string): string {
   }
 }
 
+/** Opens the store the configuration names (SQLite: `SHIM_DB`), taking its lock. */
+export async function openStore(config: ShimConfig): Promise<Store> {
+  if (config.databaseUrl !== undefined) {
+    // Loaded only when selected: `pg` is an optional peer dependency.
+    const { openPostgresStore } = await import('./store/postgres/postgres-store.js')
+    return openPostgresStore({ url: config.databaseUrl, poolSize: config.pgPoolSize })
+  }
+  return openSqliteStore({ path: config.dbPath, synchronous: config.sqliteSynchronous, worker: config.sqliteWorker })
+}
+
 export interface ShimDeps {
   config: ShimConfig
   logger?: Logger
   /** Replaces fetch for outgoing requests. */
   http?: HttpClient
-  /** Replaces the SQLite store (a second backend, or a test double). */
+  /** Replaces the configured store (a second backend, or a test double). */
   store?: Store
 }
 
 /** The shim without a listening socket: `app.request()` works in-process. */
 export interface Shim {
   config: ShimConfig
-  app: Hono
+  app: Hono<any>
   store: Store
   metrics: Metrics
   logger: Logger
-  /** Recovers unconfirmed updates and starts the senders. */
+  senders: Record<Sink, Sender>
+  /** Releases (or expires) leases of a previous run, prunes, starts the senders. */
   start(): Promise<void>
   /** Drains the outbox until nothing is due or the deadline passes, then closes the store. */
   stop(deadlineMs?: number): Promise<void>
 }
 
-export function createShim(deps: ShimDeps): Shim {
+/** Opens the store (or takes `deps.store`) and builds the app; nothing is recovered or sent before `start()`. */
+export async function createShim(deps: ShimDeps): Promise<Shim> {
   const { config } = deps
   const logger = deps.logger ?? createLogger(config.logLevel)
-  const store = deps.store ?? new SqliteStore({ path: config.dbPath, synchronous: config.sqliteSynchronous })
+  const store = deps.store ?? await openStore(config)
   const metrics = new Metrics()
   const http = deps.http ?? fetchHttpClient(config.httpTimeoutMs)
+  const process = `${hostname()}:${globalThis.process.pid}:${randomUUID().slice(0, 8)}`
 
   const common = {
-    store, metrics, logger,
-    lingerMs: config.lingerMs, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, maxAttempts: config.maxAttempts,
+    store, http, metrics, logger,
+    lingerMs: config.lingerMs, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, retryAfterMaxMs: config.retryAfterMaxMs,
+    maxAttempts: config.maxAttempts,
+    // A lease outlives the longest request (checked in loadConfig), so only a process that is gone or stuck loses it.
+    leaseMs: config.leaseMs,
   }
-  const noCredentials: Deliverer = async () => ({ kind: 'retry', reason: 'MPARTICLE_API_KEY/MPARTICLE_API_SECRET not set', retryAfterMs: 60_000 })
-  const senders: Record<Sink, OutboxSender> = {
-    mixpanel: new OutboxSender({ ...common, sink: 'mixpanel', deliver: mixpanelDeliverer(http), batchSize: config.engageBatchSize }),
-    mparticle: new OutboxSender({
+  const senders: Record<Sink, Sender> = {
+    mixpanel: new Sender({ ...common, destination: mixpanelEngage, owner: `${process}:mixpanel`, batchSize: config.engageBatchSize }),
+    mparticle: new Sender({
       ...common,
-      sink: 'mparticle',
-      deliver: config.mparticle.apiKey !== undefined && config.mparticle.apiSecret !== undefined
-        ? mparticleDeliverer(http, config.mparticle.apiKey, config.mparticle.apiSecret)
-        : noCredentials,
+      destination: mparticleEvents(config.mparticle.apiKey, config.mparticle.apiSecret),
+      owner: `${process}:mparticle`,
       batchSize: config.bulkBatchSize,
     }),
   }
@@ -97,9 +106,10 @@ export function createShim(deps: ShimDeps): Shim {
   }
 
   return {
-    config, app, store, metrics, logger,
+    config, app, store, metrics, logger, senders,
     async start() {
-      const recovered = await store.recoverInflight(Date.now())
+      const now = Date.now()
+      const recovered = store.exclusive ? await store.releaseAllLeases(now) : await store.expireLeases(now)
       if (recovered > 0) logger.info('requeued updates that were in flight when the shim stopped', { updates: recovered })
       await prune()
       pruneTimer = setInterval(() => void prune(), 3_600_000)
@@ -116,7 +126,7 @@ export function createShim(deps: ShimDeps): Shim {
 }
 
 export interface StartShimOptions {
-  /** Environment variables (SPEC §10); defaults to `process.env`. */
+  /** Environment variables (docs/shim.md); defaults to `process.env`. */
   env?: Record<string, string | undefined>
   /** Overrides `PORT`; 0 picks a free port. */
   port?: number
@@ -133,7 +143,7 @@ export interface RunningShim {
   port: number
   host: string
   config: ShimConfig
-  app: Hono
+  app: Hono<any>
   metrics: Metrics
   store: Store
   /** Graceful: stop accepting, finish requests in progress, drain due updates, close the store. */
@@ -141,7 +151,10 @@ export interface RunningShim {
 }
 
 /**
- * Starts the shim on a real socket.
+ * Starts the shim on a real socket. Order matters: the store is opened (and
+ * locked) first, then the port is bound, and only then are leases of a
+ * previous run released — a start that fails (file in use, port taken)
+ * changes nothing.
  *
  * @example
  * const shim = await startShim({ env: { MIXPANEL_TOKEN: 'demo-token', MIXPANEL_API_HOST: 'http://127.0.0.1:4000', SHIM_DB: ':memory:' }, port: 0 })
@@ -152,18 +165,12 @@ export async function startShim(opts: StartShimOptions = {}): Promise<RunningShi
   const config = loadConfig(opts.env ?? process.env)
   if (opts.port !== undefined) config.port = opts.port
   if (opts.host !== undefined) config.host = opts.host
-  // SQLite runs in a worker thread when the compiled worker is there (always, once built).
-  let store = opts.store
-  if (store === undefined && config.sqliteWorker && workerAvailable()) {
-    store = await WorkerStore.open({ path: config.dbPath, synchronous: config.sqliteSynchronous })
-  }
-  const shim = createShim({
+  const shim = await createShim({
     config,
     ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
     ...(opts.http !== undefined ? { http: opts.http } : {}),
-    ...(store !== undefined ? { store } : {}),
+    ...(opts.store !== undefined ? { store: opts.store } : {}),
   })
-  await shim.start()
 
   let server: Server
   try {
@@ -173,14 +180,21 @@ export async function startShim(opts: StartShimOptions = {}): Promise<RunningShi
       s.once('error', reject)
     })
   } catch (err) {
-    await shim.stop(0)
+    await shim.store.close().catch(() => {})
     throw new Error(`cannot listen on ${config.host}:${config.port} (HOST/PORT): ${(err as Error).message}`)
+  }
+  try {
+    await shim.start()
+  } catch (err) {
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await shim.store.close().catch(() => {})
+    throw err
   }
   const address = server.address() as AddressInfo
   const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address
   const url = `http://${hostForUrl}:${address.port}`
   shim.logger.info('shim listening', {
-    url, db: config.dbPath, version: shimVersion(), auth: describeAuth(config),
+    url, store: shim.store.description, version: shimVersion(), auth: describeAuth(config),
     mixpanelApi: config.mixpanel.apiHost !== undefined
       ? withoutCredentials(config.mixpanel.apiHost)
       : `from target server (${config.mixpanel.targetServer ?? 'standard'})`,

@@ -1,11 +1,14 @@
+import { HTTPException } from 'hono/http-exception'
+
 /**
  * Tiny schema helpers: each one checks a value and throws a `BadRequest` that
  * names the field, so a 400 says exactly what is wrong.
  */
 
-export class BadRequest extends Error {
-  constructor(message: string, readonly status: 400 | 413 | 415 = 400) {
-    super(message)
+/** A request the shim refuses, with the status and the message the caller sees (rendered by the app's one `onError`). */
+export class BadRequest extends HTTPException {
+  constructor(message: string, status: 400 | 401 | 413 | 415 | 503 = 400) {
+    super(status, { message })
     this.name = 'BadRequest'
   }
 }

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { ConfigError, ENV_VARS, helpText, loadConfig } from '../../src/server/config.js'
 import { withoutCredentials } from '../../src/server/shim.js'
-import { canonicalMpid, renderBatch, resolveCohortIdentity } from '../../src/server/mixpanel-cohorts.js'
-import {
-  applyMembershipChanges, resolveAudienceSettings, resolveDistinctId, segmentMembership,
-} from '../../src/server/mparticle-audience.js'
+import { renderBatch } from '../../src/server/destinations/mparticle-events/index.js'
+import { segmentMembership } from '../../src/server/destinations/mixpanel-engage/index.js'
+import { resolveCohortIdentity } from '../../src/server/flows/cohort-webhook.js'
+import { resolveAudienceSettings, resolveDistinctId } from '../../src/server/flows/firehose.js'
+import { parseMpid } from '../../src/server/mpid.js'
 
 const problems = (env: Record<string, string>): string[] => {
   try {
@@ -16,7 +17,7 @@ const problems = (env: Record<string, string>): string[] => {
 }
 
 describe('configuration', () => {
-  it('has the defaults of SPEC §10', () => {
+  it('has the documented defaults', () => {
     const c = loadConfig({})
     expect(c.port).toBe(8787)
     expect(c.host).toBe('127.0.0.1')
@@ -28,9 +29,15 @@ describe('configuration', () => {
     expect(c.identityOrder).toEqual(['customer', 'ios_vendor_id', 'ios_advertising_id', 'android_id'])
   })
 
-  it('refuses PostgreSQL clearly until it is supported', () => {
-    expect(problems({ DATABASE_URL: 'postgres://u:p@db/shim' })).toEqual([
-      '`DATABASE_URL` selects PostgreSQL, which is not supported yet: unset it to use the embedded SQLite store (`SHIM_DB`)',
+  it('selects PostgreSQL with DATABASE_URL, with a pool size and a lease that outlives the HTTP timeout', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://u:p@db/shim' })).toMatchObject({ databaseUrl: 'postgres://u:p@db/shim', pgPoolSize: 10, leaseMs: 90_000 })
+    expect(loadConfig({ DATABASE_URL: 'postgresql://db/shim', SHIM_PG_POOL_SIZE: '3', SHIM_HTTP_TIMEOUT_MS: '1000', SHIM_LEASE_MS: '3000' }))
+      .toMatchObject({ pgPoolSize: 3, leaseMs: 3000 })
+    expect(loadConfig({ SHIM_HTTP_TIMEOUT_MS: '5000' }).leaseMs).toBe(65_000)
+    expect(problems({ DATABASE_URL: 'mysql://db/shim', SHIM_PG_POOL_SIZE: '0', SHIM_LEASE_MS: '30000' })).toEqual([
+      '`DATABASE_URL` must be a postgres:// URL (unset it to use the embedded SQLite store, `SHIM_DB`)',
+      '`SHIM_PG_POOL_SIZE` must be between 1 and 1000 (got 0)',
+      '`SHIM_LEASE_MS` (30000) must be longer than `SHIM_HTTP_TIMEOUT_MS` (30000)',
     ])
   })
 
@@ -86,29 +93,6 @@ describe('mParticle → Mixpanel logic', () => {
     expect(resolveAudienceSettings(explicit, {}, true).apiBase).toBe('http://127.0.0.1:4000')
   })
 
-  it('ignores stale changes and audiences whose subscription was removed', () => {
-    const current = new Map([[1, { member: true, ts: 50 }], [2, { member: false, ts: 10 }]])
-    const out = applyMembershipChanges(current, [
-      { audienceId: 1, audienceName: 'A', member: false },
-      { audienceId: 2, audienceName: 'B', member: true },
-      { audienceId: 3, audienceName: 'C', member: true },
-    ], 20, new Set([3]))
-    expect(out.stale).toBe(1)
-    expect(out.ignoredRemoved).toBe(1)
-    expect(out.changed).toEqual([{ audienceId: 2, audienceName: 'B', member: true }])
-    expect(out.members).toEqual([1, 2])
-    expect(out.writes).toEqual([{ audienceId: 2, member: true, ts: 20 }])
-  })
-
-  it('reports no change when a message adds and deletes the same audience', () => {
-    const out = applyMembershipChanges(new Map(), [
-      { audienceId: 1, audienceName: 'A', member: true },
-      { audienceId: 1, audienceName: 'A', member: false },
-    ], 5, new Set())
-    expect(out.changed).toEqual([])
-    expect(out.members).toEqual([])
-  })
-
   it('uses only raw identities for the distinct id', () => {
     expect(resolveDistinctId([
       { type: 'customer', encoding: 'sha256', value: 'hash' },
@@ -120,14 +104,16 @@ describe('mParticle → Mixpanel logic', () => {
 })
 
 describe('Mixpanel → mParticle logic', () => {
-  it('accepts 64-bit MPIDs exactly and nothing else', () => {
-    expect(canonicalMpid('-9223372036854775808')).toBe('-9223372036854775808')
-    expect(canonicalMpid('9223372036854775807')).toBe('9223372036854775807')
-    expect(canonicalMpid('9223372036854775808')).toBeUndefined()
-    expect(canonicalMpid(42)).toBe('42')
-    expect(canonicalMpid(0)).toBeUndefined()
-    expect(canonicalMpid('12a')).toBeUndefined()
-    expect(canonicalMpid(1.5)).toBeUndefined()
+  it('accepts 64-bit MPIDs exactly and nothing else, one spelling per user', () => {
+    expect(parseMpid('007')).toBe('7')
+    expect(parseMpid(7)).toBe('7')
+    expect(parseMpid('-9223372036854775808')).toBe('-9223372036854775808')
+    expect(parseMpid('9223372036854775807')).toBe('9223372036854775807')
+    expect(parseMpid('9223372036854775808')).toBeUndefined()
+    expect(parseMpid(42)).toBe('42')
+    expect(parseMpid(0)).toBeUndefined()
+    expect(parseMpid('12a')).toBeUndefined()
+    expect(parseMpid(1.5)).toBeUndefined()
   })
 
   it('renders a batch with the MPID as a number literal', () => {

@@ -113,7 +113,7 @@ export function captureLogger(): { logger: Logger; lines: string[] } {
 }
 
 export async function startTestShim(env: Record<string, string | undefined>, logger?: Logger): Promise<Shim> {
-  const shim = createShim({ config: loadConfig(env), ...(logger !== undefined ? { logger } : {}) })
+  const shim = await createShim({ config: loadConfig(env), ...(logger !== undefined ? { logger } : {}) })
   await shim.start()
   return shim
 }

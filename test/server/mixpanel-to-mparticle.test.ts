@@ -166,6 +166,6 @@ describe('POST /mixpanel/cohorts: Mixpanel cohorts → mParticle user attributes
       action: 'add_members', status: 'failure',
       error: { message: 'MPARTICLE_API_KEY and MPARTICLE_API_SECRET are not set: the shim cannot deliver cohorts to mParticle', code: 503 },
     })
-    expect((await s.store.outboxGauges(Date.now())).find((g) => g.sink === 'mparticle')).toMatchObject({ pending: 0 })
+    expect((await s.store.gauges(Date.now())).find((g) => g.sink === 'mparticle')).toMatchObject({ pending: 0 })
   })
 })

@@ -120,7 +120,7 @@ describe('POST /mparticle: audience membership → Mixpanel engage', () => {
     expect(sub.status).toBe(400)
     await sleep(100)
     expect(mixpanel.requests).toHaveLength(0)
-    expect((await s.store.outboxGauges(Date.now()))[0]).toMatchObject({ sink: 'mixpanel', pending: 0, inflight: 0, failed: 0 })
+    expect((await s.store.gauges(Date.now()))[0]).toMatchObject({ sink: 'mixpanel', pending: 0, inflight: 0, failed: 0 })
   })
 
   it('asks for a token when neither MIXPANEL_TOKEN nor the Token setting is given', async () => {

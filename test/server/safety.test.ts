@@ -141,7 +141,7 @@ describe('bad input is refused with a 4xx naming the problem, and nothing is sto
       expect(json.error.message).toMatch(message)
       expect(json.error.code).toBe(status)
       if (path === '/mixpanel/cohorts') expect(json.status).toBe('failure')
-      const gauges = await s.store.outboxGauges(Date.now())
+      const gauges = await s.store.gauges(Date.now())
       expect(gauges.map((g) => g.pending + g.inflight + g.failed)).toEqual([0, 0])
     })
   }

@@ -1,9 +1,10 @@
 /**
- * Mixpanel cohort-sync webhook → mParticle user attributes: parsing and the
- * pure parts (identity mapping, attribute payloads).
+ * Mixpanel's cohort-sync webhook: parsing and validating a delivery, and
+ * which mParticle identity and which person a member is. Pure.
  */
-import type { CohortIdentityRule } from './config.js'
-import { BadRequest, arr, idString, int, obj, oneOf, optObj, str } from './validate.js'
+import type { CohortIdentityRule } from '../config.js'
+import { BadRequest, arr, idString, int, obj, oneOf, optObj, str } from '../validate.js'
+import { parseMpid } from '../mpid.js'
 
 export type CohortAction = 'members' | 'add_members' | 'remove_members'
 
@@ -53,27 +54,13 @@ export function parseCohortWebhook(body: unknown): CohortMessage {
   return { action, cohortId, cohortName, sessionId, page, members }
 }
 
-const INT64_MIN = -(2n ** 63n)
-const INT64_MAX = 2n ** 63n - 1n
-
-/** An MPID as a canonical decimal string, or undefined if it is not a 64-bit integer. */
-export function canonicalMpid(v: unknown): string | undefined {
-  let s: string
-  if (typeof v === 'number' && Number.isSafeInteger(v)) s = String(v)
-  else if (typeof v === 'string' && /^\s*-?\d{1,20}\s*$/.test(v)) s = v.trim()
-  else return undefined
-  const n = BigInt(s)
-  if (n < INT64_MIN || n > INT64_MAX || n === 0n) return undefined
-  return n.toString()
-}
-
 /** The first rule whose property holds a usable value; `$mparticle_user_id` must be an MPID. */
 export function resolveCohortIdentity(member: Record<string, unknown>, rules: readonly CohortIdentityRule[]): MparticleIdentity | undefined {
   for (const rule of rules) {
     const v = member[rule.property]
     if (v === undefined || v === null) continue
     if (rule.identity === 'mpid') {
-      const mpid = canonicalMpid(v)
+      const mpid = parseMpid(v)
       if (mpid !== undefined) return { type: 'mpid', value: mpid }
       continue
     }
@@ -89,14 +76,33 @@ export function identityKey(id: MparticleIdentity): string {
   return `${id.type}:${id.value}`
 }
 
-/**
- * One Events API batch. The MPID is a signed 64-bit integer that JSON numbers
- * in JavaScript cannot hold exactly, so it is written as a raw number literal.
- */
-export function renderBatch(identity: MparticleIdentity, attributes: Record<string, unknown>, environment: string): string {
-  const parts = [`"environment":${JSON.stringify(environment)}`]
-  if (identity.type === 'mpid') parts.push(`"mpid":${canonicalMpid(identity.value) ?? '0'}`)
-  else parts.push(`"user_identities":${JSON.stringify({ [identity.type]: identity.value })}`)
-  parts.push(`"user_attributes":${JSON.stringify(attributes)}`, '"schema_version":2')
-  return `{${parts.join(',')}}`
+/** The Mixpanel properties that name a member's distinct id, in the order they are tried. */
+const DISTINCT_ID_PROPERTIES = ['mixpanel_distinct_id', '$distinct_id']
+
+export interface CohortPerson {
+  /**
+   * Who the member is across syncs: `did:<distinct id>`, which stays the
+   * same when the member later also carries `$mparticle_user_id`; without a
+   * distinct id, the key of the identity.
+   */
+  key: string
+  /** Other keys the same person may be stored under (by an earlier shim, or before the distinct id was known). */
+  aliases: string[]
+  /** Where updates for them go. */
+  identity: MparticleIdentity
+}
+
+/** Who a cohort member is, or undefined when no rule gives a usable identity. */
+export function cohortPerson(member: Record<string, unknown>, rules: readonly CohortIdentityRule[]): CohortPerson | undefined {
+  const identity = resolveCohortIdentity(member, rules)
+  if (identity === undefined) return undefined
+  const did = DISTINCT_ID_PROPERTIES.map((p) => member[p]).find((v) => (typeof v === 'string' && v.trim() !== '') || typeof v === 'number')
+  const key = did !== undefined ? `did:${String(did)}` : identityKey(identity)
+  const aliases = new Set<string>()
+  for (const rule of rules) {
+    const one = resolveCohortIdentity(member, [rule])
+    if (one !== undefined) aliases.add(identityKey(one))
+  }
+  aliases.delete(key)
+  return { key, aliases: [...aliases], identity }
 }

@@ -1,11 +1,12 @@
 /**
- * mParticle audience integration (Firehose JSON) → Mixpanel People: message
- * parsing and the pure membership logic. No I/O here; the store calls
- * `applyMembershipChanges` inside its transaction.
+ * mParticle's audience integration protocol (Firehose JSON): parsing and
+ * validating its messages, the account settings, the distinct id of a
+ * profile, and the answers mParticle expects. Pure.
  */
 import { randomUUID } from 'node:crypto'
-import { MIXPANEL_HOSTS, parseBoolean, parseTargetServer, type ShimConfig } from './config.js'
-import { BadRequest, int, obj, oneOf, optArr, optObj, optStr, str } from './validate.js'
+import { MIXPANEL_HOSTS, parseBoolean, parseTargetServer, type ShimConfig } from '../config.js'
+import { parseMpid } from '../mpid.js'
+import { BadRequest, int, obj, oneOf, optArr, optObj, optStr, str } from '../validate.js'
 
 export const FIREHOSE_VERSION = '2.8.1'
 
@@ -101,9 +102,8 @@ function parseProfile(raw: unknown, path: string): AudienceProfile {
   const p = obj(raw, path)
   let mpid: string | undefined
   if (p.mpid !== undefined && p.mpid !== null) {
-    if (typeof p.mpid === 'number' && Number.isSafeInteger(p.mpid)) mpid = String(p.mpid)
-    else if (typeof p.mpid === 'string' && /^-?\d{1,20}$/.test(p.mpid)) mpid = p.mpid
-    else throw new BadRequest(`\`${path}.mpid\` must be an integer or a string of digits`)
+    mpid = parseMpid(p.mpid)
+    if (mpid === undefined) throw new BadRequest(`\`${path}.mpid\` must be a 64-bit integer other than 0 (a number or a string of digits)`)
   }
   const identities = [
     ...parseIdentities(p.user_identities, `${path}.user_identities`),
@@ -200,76 +200,6 @@ export function resolveAudienceSettings(config: ShimConfig, accountSettings: Rec
     apiBase: config.mixpanel.apiHost ?? MIXPANEL_HOSTS[target ?? 'standard'],
     oneAttributePerAudience: one ?? false,
   }
-}
-
-export interface StoredMembership { member: boolean; ts: number }
-
-export interface MembershipOutcome {
-  /** Rows to write: the new state of every audience the message touched and was not stale. */
-  writes: { audienceId: number; member: boolean; ts: number }[]
-  /** Audiences whose membership really changed, with their final state. */
-  changed: AudienceChange[]
-  stale: number
-  ignoredRemoved: number
-  /** The user's audiences after the change, ascending, subscriptions removed excluded. */
-  members: number[]
-}
-
-/**
- * Applies one profile's changes to its stored memberships. A change older than
- * the stored one (out-of-order delivery) is ignored, and so is a change to an
- * audience whose subscription was removed.
- */
-export function applyMembershipChanges(
-  current: ReadonlyMap<number, StoredMembership>,
-  changes: readonly AudienceChange[],
-  ts: number,
-  removedAudiences: ReadonlySet<number>,
-): MembershipOutcome {
-  const next = new Map(current)
-  const touched = new Map<number, AudienceChange>()
-  let stale = 0
-  let ignoredRemoved = 0
-  for (const c of changes) {
-    if (removedAudiences.has(c.audienceId)) { ignoredRemoved++; continue }
-    const cur = next.get(c.audienceId)
-    if (cur !== undefined && cur.ts > ts) { stale++; continue }
-    next.set(c.audienceId, { member: c.member, ts })
-    touched.set(c.audienceId, c)
-  }
-  const writes: MembershipOutcome['writes'] = []
-  const changed: AudienceChange[] = []
-  for (const [id, c] of touched) {
-    const after = next.get(id)
-    if (after === undefined) continue
-    writes.push({ audienceId: id, member: after.member, ts: after.ts })
-    const before = current.get(id)?.member ?? false
-    if (before !== after.member) changed.push({ audienceId: id, audienceName: c.audienceName, member: after.member })
-  }
-  const members = [...next.entries()]
-    .filter(([id, m]) => m.member && !removedAudiences.has(id))
-    .map(([id]) => id)
-    .sort((a, b) => a - b)
-  return { writes, changed, stale, ignoredRemoved, members }
-}
-
-/** `'11034','11036'`: each id in single quotes, comma-separated, ascending. */
-export function segmentMembership(audienceIds: readonly number[]): string {
-  return [...audienceIds].sort((a, b) => a - b).map((id) => `'${id}'`).join(',')
-}
-
-/** The `$set` of one engage update. */
-export function engageSet(
-  members: readonly number[],
-  changed: readonly AudienceChange[],
-  oneAttributePerAudience: boolean,
-  nameOf: (change: AudienceChange) => string,
-): Record<string, string | boolean> {
-  const set: Record<string, string | boolean> = { SegmentMembership: segmentMembership(members) }
-  if (oneAttributePerAudience) {
-    for (const c of changed) set[`In ${nameOf(c)}`] = c.member
-  }
-  return set
 }
 
 /** The base fields of every Firehose response. */

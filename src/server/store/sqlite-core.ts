@@ -1,0 +1,398 @@
+/**
+ * The SQLite backend's synchronous core (better-sqlite3, WAL). It runs in the
+ * thread that owns the connection (a worker thread in production, see
+ * sqlite-worker.ts) and only reads and writes: the locking, planning and
+ * retrying around it is in locked-store.ts.
+ *
+ * One process per file: the connection takes SQLite's exclusive lock at open
+ * and keeps it, so a second shim on the same `SHIM_DB` is refused before it
+ * touches anything (before any lease is released).
+ */
+import { statSync } from 'node:fs'
+import Database from 'better-sqlite3'
+import { migrateV1 } from './sqlite-migrate.js'
+import { addLoaded, emptyState, missing } from './state.js'
+import type {
+  Applied, MessageRequest, Planner,
+  ClaimOptions, Claimed, DueSummary, LoadSpec, OutboxGauge, OutboxRow, OutgoingUpdate, RecordKind, RecordRef, RecordWrite,
+  Sink, SinkState, StoredRecord,
+} from './types.js'
+import { SINKS } from './types.js'
+
+export const SCHEMA_VERSION = 2
+
+/** How many times a plan may ask for more records before it is a bug. */
+export const MAX_PLAN_STEPS = 8
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dedupe (
+  source TEXT NOT NULL, key TEXT NOT NULL, received_at INTEGER NOT NULL, PRIMARY KEY (source, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dedupe_received ON dedupe (received_at);
+CREATE TABLE IF NOT EXISTS records (
+  kind TEXT NOT NULL, scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, updated_at INTEGER NOT NULL,
+  PRIMARY KEY (kind, scope, key)
+) WITHOUT ROWID;
+-- AUTOINCREMENT: an id is never reused, so a late answer about a row can never touch another user's row.
+CREATE TABLE IF NOT EXISTS outbox_rows (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  sink TEXT NOT NULL, dest TEXT NOT NULL, user_key TEXT NOT NULL, payload TEXT NOT NULL,
+  state TEXT NOT NULL, owner TEXT, lease_until INTEGER,
+  attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_rows_user ON outbox_rows (sink, dest, user_key, id);
+CREATE INDEX IF NOT EXISTS outbox_rows_due ON outbox_rows (sink, state, next_attempt_at);
+CREATE TABLE IF NOT EXISTS sinks (
+  sink TEXT PRIMARY KEY, paused_until INTEGER NOT NULL, kind TEXT, reason TEXT, failures INTEGER NOT NULL, since INTEGER NOT NULL
+) WITHOUT ROWID;
+`
+
+export interface SqliteOptions {
+  path: string
+  synchronous: 'full' | 'normal'
+}
+
+/** Names the file and the variable, so an operator knows what to fix. */
+export function sqliteError(path: string, what: string, err: unknown): Error {
+  return new Error(`${what} the SQLite database "${path}" (SHIM_DB): ${(err as Error).message}`)
+}
+
+interface RowShape { id: number; sink: Sink; dest: string; user_key: string; payload: string; attempts: number; created_at: number }
+
+const toRow = (r: RowShape): OutboxRow =>
+  ({ id: r.id, sink: r.sink, dest: r.dest, userKey: r.user_key, payload: r.payload, attempts: r.attempts, createdAt: r.created_at })
+
+export class SqliteCore {
+  readonly db: Database.Database
+  private readonly s: ReturnType<SqliteCore['prepare']>
+  /** The file's identity at open: /healthz notices when it is deleted or replaced. */
+  private readonly inode: { dev: number; ino: number } | undefined
+  private group: { done: Promise<void> } | undefined
+
+  constructor(readonly opts: SqliteOptions) {
+    const { path } = opts
+    try {
+      this.db = new Database(path, { timeout: 1000 })
+    } catch (err) {
+      throw sqliteError(path, 'cannot open', err)
+    }
+    try {
+      // Taken now and held until close: a second process on the file fails here, before it changes anything.
+      this.db.pragma('locking_mode = EXCLUSIVE')
+      this.db.exec('BEGIN EXCLUSIVE')
+      this.db.exec('COMMIT')
+    } catch (err) {
+      this.db.close()
+      if ((err as { code?: string }).code === 'SQLITE_BUSY') {
+        throw new Error(`the SQLite database "${path}" (SHIM_DB) is in use by another process: one shim per SQLite file `
+          + '(stop the other one, give this one its own SHIM_DB, or use PostgreSQL with DATABASE_URL for several replicas)')
+      }
+      throw sqliteError(path, 'cannot lock', err)
+    }
+    try {
+      this.db.pragma('journal_mode = WAL')
+      this.db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`)
+      const version = this.db.pragma('user_version', { simple: true }) as number
+      if (version > SCHEMA_VERSION) throw new Error(`it was written by a newer shim (schema ${version} > ${SCHEMA_VERSION})`)
+      this.db.transaction(() => {
+        this.db.exec(SCHEMA)
+        if (version === 1) migrateV1(this.db)
+        this.db.pragma(`user_version = ${SCHEMA_VERSION}`)
+      }).immediate()
+      this.s = this.prepare()
+    } catch (err) {
+      this.db.close()
+      throw sqliteError(path, 'cannot use', err)
+    }
+    this.inode = path === ':memory:' || path === '' ? undefined : fileId(path)
+  }
+
+  private prepare() {
+    const db = this.db
+    return {
+      seen: db.prepare('SELECT 1 FROM dedupe WHERE source = ? AND key = ?').pluck(),
+      remember: db.prepare('INSERT INTO dedupe (source, key, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+      pruneDedupe: db.prepare('DELETE FROM dedupe WHERE received_at < ?'),
+      get: db.prepare('SELECT value FROM records WHERE kind = ? AND scope = ? AND key = ?').pluck(),
+      scan: db.prepare('SELECT key, value FROM records WHERE kind = ? AND scope = ?'),
+      put: db.prepare(`INSERT INTO records (kind, scope, key, value, updated_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (kind, scope, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
+      del: db.prepare('DELETE FROM records WHERE kind = ? AND scope = ? AND key = ?'),
+      delScope: db.prepare('DELETE FROM records WHERE kind = ? AND scope = ?'),
+      pruneRecords: db.prepare("DELETE FROM records WHERE kind IN ('snapshot', 'snapshot_member') AND updated_at < ?"),
+
+      insertRow: db.prepare(`INSERT INTO outbox_rows (sink, dest, user_key, payload, state, attempts, next_attempt_at, created_at, updated_at)
+        VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)`),
+      dueRows: db.prepare(`SELECT id, sink, dest, user_key, payload, attempts, created_at FROM outbox_rows
+        WHERE sink = ? AND state = 'pending' AND next_attempt_at <= ? ORDER BY id`),
+      heldBack: db.prepare(`SELECT 1 FROM outbox_rows WHERE sink = ? AND dest = ? AND user_key = ? AND id < ?
+        AND (state <> 'pending' OR next_attempt_at > ?) LIMIT 1`).pluck(),
+      lease: db.prepare("UPDATE outbox_rows SET state = 'leased', owner = ?, lease_until = ?, updated_at = ? WHERE id = ?"),
+      complete: db.prepare("DELETE FROM outbox_rows WHERE id = ? AND state = 'leased' AND owner = ?"),
+      reschedule: db.prepare(`UPDATE outbox_rows SET state = 'pending', owner = NULL, lease_until = NULL, attempts = attempts + ?,
+        next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ? AND state = 'leased' AND owner = ?`),
+      fail: db.prepare(`UPDATE outbox_rows SET state = 'failed', owner = NULL, lease_until = NULL, last_error = ?, updated_at = ?
+        WHERE id = ? AND state = 'leased' AND owner = ?`),
+      expire: db.prepare(`UPDATE outbox_rows SET state = 'pending', owner = NULL, lease_until = NULL, updated_at = ?
+        WHERE state = 'leased' AND lease_until < ?`),
+      releaseAll: db.prepare("UPDATE outbox_rows SET state = 'pending', owner = NULL, lease_until = NULL, updated_at = ? WHERE state = 'leased'"),
+      requeue: db.prepare(`UPDATE outbox_rows SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?
+        WHERE state = 'failed' AND (? IS NULL OR sink = ?)`),
+      dueSummary: db.prepare(`SELECT count(*) AS due, min(created_at) AS oldest FROM outbox_rows
+        WHERE sink = ? AND state = 'pending' AND next_attempt_at <= ?`),
+      nextDue: db.prepare("SELECT min(next_attempt_at) FROM outbox_rows WHERE sink = ? AND state = 'pending' AND next_attempt_at > ?").pluck(),
+      gauges: db.prepare('SELECT sink, state, count(*) AS n, min(created_at) AS oldest FROM outbox_rows GROUP BY sink, state'),
+
+      sink: db.prepare('SELECT paused_until, kind, reason, failures, since FROM sinks WHERE sink = ?'),
+      pause: db.prepare(`INSERT INTO sinks (sink, paused_until, kind, reason, failures, since) VALUES (?, ?, ?, ?, 1, ?)
+        ON CONFLICT (sink) DO UPDATE SET paused_until = excluded.paused_until, kind = excluded.kind, reason = excluded.reason,
+        failures = failures + 1, since = CASE WHEN failures = 0 THEN excluded.since ELSE since END`),
+      resume: db.prepare('UPDATE sinks SET paused_until = 0, kind = NULL, reason = NULL, failures = 0, since = 0 WHERE sink = ?'),
+      // A few new pages, removed again in the same commit: a full disk or a size limit fails here as a webhook's commit would.
+      probe: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('healthz-probe', ? || hex(zeroblob(6000)))"),
+      unprobe: db.prepare("DELETE FROM meta WHERE key = 'healthz-probe'"),
+    }
+  }
+
+  // ------------------------------------------------------------ state
+
+  seen(source: string, key: string): boolean {
+    return this.s.seen.get(source, key) !== undefined
+  }
+
+  load(spec: LoadSpec): { gets: [RecordRef, unknown][]; scans: [{ kind: RecordKind; scope: string }, StoredRecord[]][] } {
+    const gets: [RecordRef, unknown][] = (spec.get ?? []).map((r) => {
+      const v = this.s.get.get(r.kind, r.scope, r.key) as string | undefined
+      return [r, v === undefined ? null : JSON.parse(v)]
+    })
+    const scans: [{ kind: RecordKind; scope: string }, StoredRecord[]][] = (spec.scan ?? []).map((sc) => [
+      sc,
+      (this.s.scan.all(sc.kind, sc.scope) as { key: string; value: string }[])
+        .map((r) => ({ kind: sc.kind, scope: sc.scope, key: r.key, value: JSON.parse(r.value) as unknown })),
+    ])
+    return { gets, scans }
+  }
+
+  /** Writes one planned message in the current transaction; false when its dedupe key is already recorded. */
+  private write(c: CommitInput): boolean {
+    if (c.dedupe !== undefined && this.s.remember.run(c.dedupe.source, c.dedupe.key, c.now).changes === 0) return false
+    for (const sc of c.deleteScopes) this.s.delScope.run(sc.kind, sc.scope)
+    for (const w of c.writes) {
+      if (w.value === null || w.value === undefined) this.s.del.run(w.kind, w.scope, w.key)
+      else this.s.put.run(w.kind, w.scope, w.key, JSON.stringify(w.value), c.now)
+    }
+    for (const u of c.outgoing) this.s.insertRow.run(u.sink, u.dest, u.userKey, JSON.stringify(u.payload), c.now, c.now, c.now)
+    return true
+  }
+
+  /**
+   * Group commit: messages written in the same turn of the event loop share
+   * one transaction and one fsync, each in its own savepoint (a failing one
+   * rolls back alone). Each resolves only after the shared COMMIT, so nothing
+   * is acknowledged before it is durable.
+   */
+  async commit(c: CommitInput): Promise<{ duplicate: boolean; queued: number }> {
+    const done = this.joinGroup()
+    const written = this.db.transaction(() => this.write(c))()
+    await done
+    return { duplicate: !written, queued: written ? c.outgoing.length : 0 }
+  }
+
+  /**
+   * A whole message here, in one savepoint of the group: dedupe check, load,
+   * the pure plan (again while it asks for more), write. Nothing else runs in
+   * this thread meanwhile, so no lock is needed.
+   */
+  async apply<R>(request: MessageRequest, plan: Planner<R>): Promise<Applied<R>> {
+    const done = this.joinGroup()
+    const applied = this.db.transaction((): Applied<R> => {
+      const { dedupe } = request
+      if (dedupe !== undefined && this.seen(dedupe.source, dedupe.key)) return { duplicate: true }
+      const state = emptyState()
+      let spec = request.load
+      for (let step = 0; step < MAX_PLAN_STEPS; step++) {
+        const loaded = this.load(missing(state, spec))
+        addLoaded(state, loaded.gets, loaded.scans)
+        const next = plan(state)
+        if ('need' in next) { spec = next.need; continue }
+        const c = { dedupe, writes: next.writes, deleteScopes: next.deleteScopes ?? [], outgoing: next.outgoing, now: request.now }
+        if (!this.write(c)) return { duplicate: true }
+        return { duplicate: false, result: next.result, queued: c.outgoing.length }
+      }
+      throw new Error(`a plan asked for more records ${MAX_PLAN_STEPS} times`)
+    })()
+    await done
+    return applied
+  }
+
+  /** Opens a group transaction if none is open; resolves when it has committed. */
+  private joinGroup(): Promise<void> {
+    if (this.group === undefined) {
+      this.db.exec('BEGIN IMMEDIATE')
+      let resolve: () => void = () => {}
+      let reject: (err: Error) => void = () => {}
+      const done = new Promise<void>((res, rej) => { resolve = res; reject = rej })
+      done.catch(() => {})
+      const group = { done, finish: () => {} }
+      group.finish = () => {
+        if (this.group !== group) return
+        this.group = undefined
+        try {
+          this.db.exec('COMMIT')
+          resolve()
+        } catch (err) {
+          if (this.db.inTransaction) this.db.exec('ROLLBACK')
+          reject(sqliteError(this.opts.path, 'cannot commit to', err))
+        }
+      }
+      this.group = group
+      this.flushGroup = group.finish
+      setImmediate(group.finish)
+    }
+    return this.group.done
+  }
+
+  /** Commits the open group now: outbox changes are never part of a webhook's transaction. */
+  private flushGroup: () => void = () => {}
+
+  /** Runs `fn` in its own transaction, committed before it returns. */
+  private tx<T>(fn: () => T): T {
+    if (this.group !== undefined) this.flushGroup()
+    return this.db.transaction(fn).immediate()
+  }
+
+  prune(before: number): void {
+    this.tx(() => {
+      this.s.pruneDedupe.run(before)
+      this.s.pruneRecords.run(before)
+    })
+  }
+
+  // ------------------------------------------------------------ outbox
+
+  claim(sink: Sink, o: ClaimOptions): Claimed | undefined {
+    return this.tx(() => {
+      if (this.pausedUntil(sink) > o.now) return undefined
+      let dest: string | undefined
+      const rows: OutboxRow[] = []
+      const blocked = new Set<string>()
+      for (const r of this.s.dueRows.iterate(sink, o.now) as IterableIterator<RowShape>) {
+        if (dest !== undefined && r.dest !== dest) continue
+        const user = `${r.dest}\u0000${r.user_key}`
+        if (blocked.has(user)) continue
+        // An older row of the user that is leased, failed or not due yet goes first.
+        if (this.s.heldBack.get(sink, r.dest, r.user_key, r.id, o.now) !== undefined) { blocked.add(user); continue }
+        dest = r.dest
+        rows.push(toRow(r))
+        if (rows.length >= o.max) break
+      }
+      if (dest === undefined) return undefined
+      for (const r of rows) this.s.lease.run(o.owner, o.now + o.leaseMs, o.now, r.id)
+      return { sink, dest, rows }
+    })
+  }
+
+  complete(owner: string, ids: readonly number[]): void {
+    this.tx(() => { for (const id of ids) this.s.complete.run(id, owner) })
+  }
+
+  reschedule(owner: string, ids: readonly number[], o: { at: number; error: string; countAttempt: boolean; now: number }): void {
+    this.tx(() => { for (const id of ids) this.s.reschedule.run(o.countAttempt ? 1 : 0, o.at, o.error, o.now, id, owner) })
+  }
+
+  keepFailed(owner: string, ids: readonly number[], error: string, now: number): void {
+    this.tx(() => { for (const id of ids) this.s.fail.run(error, now, id, owner) })
+  }
+
+  expireLeases(now: number): number { return this.tx(() => this.s.expire.run(now, now).changes) }
+  releaseAllLeases(now: number): number { return this.tx(() => this.s.releaseAll.run(now).changes) }
+  requeueFailed(sink: Sink | undefined, now: number): number {
+    return this.tx(() => this.s.requeue.run(now, now, sink ?? null, sink ?? null).changes)
+  }
+
+  dueSummary(sink: Sink, now: number): DueSummary {
+    const paused = this.pausedUntil(sink)
+    if (paused > now) return { due: 0, oldestDueCreatedAt: undefined, nextDueAt: paused }
+    const r = this.s.dueSummary.get(sink, now) as { due: number; oldest: number | null }
+    const next = this.s.nextDue.get(sink, now) as number | null
+    return { due: r.due, oldestDueCreatedAt: r.oldest ?? undefined, nextDueAt: next ?? undefined }
+  }
+
+  private pausedUntil(sink: Sink): number {
+    return (this.s.sink.get(sink) as { paused_until: number } | undefined)?.paused_until ?? 0
+  }
+
+  sinkState(sink: Sink): SinkState {
+    const r = this.s.sink.get(sink) as { paused_until: number; kind: 'auth' | 'retry' | null; reason: string | null; failures: number; since: number } | undefined
+    return {
+      sink, pausedUntil: r?.paused_until ?? 0, kind: r?.kind ?? undefined, reason: r?.reason ?? undefined,
+      failures: r?.failures ?? 0, since: r?.since ?? 0,
+    }
+  }
+
+  pauseSink(sink: Sink, p: { until: number; kind: 'auth' | 'retry'; reason: string; now: number }): SinkState {
+    this.tx(() => this.s.pause.run(sink, p.until, p.kind, p.reason, p.now))
+    return this.sinkState(sink)
+  }
+
+  resumeSink(sink: Sink): void { this.tx(() => this.s.resume.run(sink)) }
+
+  gauges(now: number): OutboxGauge[] {
+    const gauges = new Map<Sink, OutboxGauge>(SINKS.map((sink) => [sink, { sink, pending: 0, inflight: 0, failed: 0, oldestPendingAgeSeconds: 0 }]))
+    const oldest = new Map<Sink, number>()
+    for (const r of this.s.gauges.all() as { sink: Sink; state: string; n: number; oldest: number }[]) {
+      const g = gauges.get(r.sink)
+      if (g === undefined) continue
+      if (r.state === 'pending') g.pending = r.n
+      else if (r.state === 'leased') g.inflight = r.n
+      else if (r.state === 'failed') g.failed = r.n
+      if (r.state !== 'failed') oldest.set(r.sink, Math.min(oldest.get(r.sink) ?? Infinity, r.oldest))
+    }
+    for (const [sink, t] of oldest) gauges.get(sink)!.oldestPendingAgeSeconds = Math.max(0, (now - t) / 1000)
+    return [...gauges.values()]
+  }
+
+  checkWritable(now: number): void {
+    if (this.inode !== undefined) {
+      let current: { dev: number; ino: number } | undefined
+      try {
+        current = fileId(this.opts.path)
+      } catch {
+        current = undefined
+      }
+      if (current === undefined || current.dev !== this.inode.dev || current.ino !== this.inode.ino) {
+        throw new Error(`the SQLite file "${this.opts.path}" (SHIM_DB) was deleted or replaced while the shim runs: what it stores now would be lost at restart`)
+      }
+    }
+    try {
+      this.tx(() => {
+        this.s.probe.run(String(now))
+        this.s.unprobe.run()
+      })
+    } catch (err) {
+      throw sqliteError(this.opts.path, 'cannot write to', err)
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.group !== undefined) {
+      this.flushGroup()
+    }
+    if (this.db.open) this.db.close()
+  }
+}
+
+export interface CommitInput {
+  dedupe: { source: string; key: string } | undefined
+  writes: readonly RecordWrite[]
+  deleteScopes: readonly { kind: RecordKind; scope: string }[]
+  outgoing: readonly OutgoingUpdate[]
+  now: number
+}
+
+function fileId(path: string): { dev: number; ino: number } {
+  const s = statSync(path)
+  return { dev: s.dev, ino: s.ino }
+}

@@ -1,0 +1,220 @@
+/**
+ * The SQLite `Store`: the synchronous core (sqlite-core.ts) either in this
+ * thread or in a worker thread, so fsyncs never block request handling.
+ *
+ * `apply` runs the flow's pure plan here, between two calls to the core (load,
+ * then commit): messages that share a lock wait for each other in this
+ * process, which is enough because the core refuses a second process on the
+ * file.
+ */
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import { rebuildPlanner } from '../flows/index.js'
+import { KeyedLock } from './keyed-lock.js'
+import { MAX_PLAN_STEPS, SqliteCore, type CommitInput, type SqliteOptions } from './sqlite-core.js'
+import { addLoaded, emptyState, isEmptySpec, missing } from './state.js'
+import type {
+  Applied, ClaimOptions, Claimed, DueSummary, LoadSpec, MessageRequest, NamedPlanner, OutboxGauge, Planner, RecordKind, RecordRef, Sink,
+  SinkState, Store, StoredRecord,
+} from './types.js'
+
+type Loaded = { duplicate: true } | { duplicate: false; gets: [RecordRef, unknown][]; scans: [{ kind: RecordKind; scope: string }, StoredRecord[]][] }
+
+/** What the core answers, called directly or through the worker. */
+export interface CoreCalls {
+  /** A whole message where the core runs (see SqliteCore.apply); `flow`/`input` rebuild the planner there. */
+  applyFlow(request: MessageRequest, flow: string, input: unknown): Promise<Applied<unknown>>
+  load(spec: LoadSpec, dedupe: MessageRequest['dedupe']): Promise<Loaded>
+  commit(c: CommitInput): Promise<{ duplicate: boolean; queued: number }>
+  prune(before: number): Promise<void>
+  claim(sink: Sink, o: ClaimOptions): Promise<Claimed | undefined>
+  complete(owner: string, ids: readonly number[]): Promise<void>
+  reschedule(owner: string, ids: readonly number[], o: { at: number; error: string; countAttempt: boolean; now: number }): Promise<void>
+  keepFailed(owner: string, ids: readonly number[], error: string, now: number): Promise<void>
+  expireLeases(now: number): Promise<number>
+  releaseAllLeases(now: number): Promise<number>
+  requeueFailed(sink: Sink | undefined, now: number): Promise<number>
+  dueSummary(sink: Sink, now: number): Promise<DueSummary>
+  sinkState(sink: Sink): Promise<SinkState>
+  pauseSink(sink: Sink, p: { until: number; kind: 'auth' | 'retry'; reason: string; now: number }): Promise<SinkState>
+  resumeSink(sink: Sink): Promise<void>
+  gauges(now: number): Promise<OutboxGauge[]>
+  checkWritable(now: number): Promise<void>
+  close(): Promise<void>
+}
+
+/** The core's methods as `CoreCalls` (the worker serves the same object). */
+export function coreCalls(core: SqliteCore, rebuild: (flow: string, input: unknown) => Planner<unknown>): CoreCalls {
+  return {
+    applyFlow: (request, flow, input) => core.apply(request, rebuild(flow, input)),
+    load: async (spec, dedupe) => {
+      if (dedupe !== undefined && core.seen(dedupe.source, dedupe.key)) return { duplicate: true }
+      return { duplicate: false, ...core.load(spec) }
+    },
+    commit: (c) => core.commit(c),
+    prune: async (before) => core.prune(before),
+    claim: async (sink, o) => core.claim(sink, o),
+    complete: async (owner, ids) => core.complete(owner, ids),
+    reschedule: async (owner, ids, o) => core.reschedule(owner, ids, o),
+    keepFailed: async (owner, ids, error, now) => core.keepFailed(owner, ids, error, now),
+    expireLeases: async (now) => core.expireLeases(now),
+    releaseAllLeases: async (now) => core.releaseAllLeases(now),
+    requeueFailed: async (sink, now) => core.requeueFailed(sink, now),
+    dueSummary: async (sink, now) => core.dueSummary(sink, now),
+    sinkState: async (sink) => core.sinkState(sink),
+    pauseSink: async (sink, p) => core.pauseSink(sink, p),
+    resumeSink: async (sink) => core.resumeSink(sink),
+    gauges: async (now) => core.gauges(now),
+    checkWritable: async (now) => core.checkWritable(now),
+    close: () => core.close(),
+  }
+}
+
+
+export class SqliteStore implements Store {
+  private readonly locks = new KeyedLock()
+  readonly exclusive = true
+
+  /** `local`: the core in this thread, which runs any planner in one call. */
+  constructor(private readonly core: CoreCalls, readonly description: string, private readonly local?: SqliteCore) {}
+
+  async apply<R>(request: MessageRequest, plan: Planner<R> | NamedPlanner<R>): Promise<Applied<R>> {
+    if (this.local !== undefined) return this.local.apply(request, plan)
+    // In the worker, in one round trip: the whole message runs there, between other messages.
+    if ('flow' in plan) return this.core.applyFlow(request, plan.flow, plan.input) as Promise<Applied<R>>
+    return this.applyInSteps(request, plan)
+  }
+
+  /** Any other planner: load, plan here, commit; messages sharing a lock wait for each other in this process. */
+  private async applyInSteps<R>(request: MessageRequest, plan: Planner<R>): Promise<Applied<R>> {
+    const { dedupe } = request
+    const keys = dedupe === undefined ? request.locks : [...request.locks, `dedupe:${dedupe.source}:${dedupe.key}`]
+    return this.locks.run(keys, async () => {
+      const state = emptyState()
+      let spec = request.load
+      for (let step = 0; step < MAX_PLAN_STEPS; step++) {
+        const todo = missing(state, spec)
+        if (step === 0 || !isEmptySpec(todo)) {
+          const loaded = await this.core.load(todo, step === 0 ? dedupe : undefined)
+          if (loaded.duplicate) return { duplicate: true }
+          addLoaded(state, loaded.gets, loaded.scans)
+        }
+        const next = plan(state)
+        if ('need' in next) { spec = next.need; continue }
+        const r = await this.core.commit({
+          dedupe, writes: next.writes, deleteScopes: next.deleteScopes ?? [], outgoing: next.outgoing, now: request.now,
+        })
+        if (r.duplicate) return { duplicate: true }
+        return { duplicate: false, result: next.result, queued: r.queued }
+      }
+      throw new Error(`a plan asked for more records ${MAX_PLAN_STEPS} times`)
+    })
+  }
+
+  prune(before: number): Promise<void> { return this.core.prune(before) }
+  dueSummary(sink: Sink, now: number): Promise<DueSummary> { return this.core.dueSummary(sink, now) }
+  claim(sink: Sink, opts: ClaimOptions): Promise<Claimed | undefined> { return this.core.claim(sink, opts) }
+  complete(owner: string, ids: readonly number[]): Promise<void> { return this.core.complete(owner, ids) }
+  reschedule(owner: string, ids: readonly number[], opts: { at: number; error: string; countAttempt: boolean; now: number }): Promise<void> {
+    return this.core.reschedule(owner, ids, opts)
+  }
+
+  keepFailed(owner: string, ids: readonly number[], error: string, now: number): Promise<void> { return this.core.keepFailed(owner, ids, error, now) }
+  expireLeases(now: number): Promise<number> { return this.core.expireLeases(now) }
+  releaseAllLeases(now: number): Promise<number> { return this.core.releaseAllLeases(now) }
+  requeueFailed(opts: { sink?: Sink; now: number }): Promise<number> { return this.core.requeueFailed(opts.sink, opts.now) }
+  sinkState(sink: Sink): Promise<SinkState> { return this.core.sinkState(sink) }
+  pauseSink(sink: Sink, pause: { until: number; kind: 'auth' | 'retry'; reason: string; now: number }): Promise<SinkState> {
+    return this.core.pauseSink(sink, pause)
+  }
+
+  resumeSink(sink: Sink): Promise<void> { return this.core.resumeSink(sink) }
+  gauges(now: number): Promise<OutboxGauge[]> { return this.core.gauges(now) }
+  checkWritable(now: number): Promise<void> { return this.core.checkWritable(now) }
+  close(): Promise<void> { return this.core.close() }
+}
+
+const WORKER_URL = new URL('./sqlite-worker.js', import.meta.url)
+
+/** The worker runs compiled JavaScript; from TypeScript sources (tests) there is none next to this file. */
+export function workerAvailable(): boolean {
+  return WORKER_URL.protocol === 'file:' && existsSync(fileURLToPath(WORKER_URL))
+}
+
+export interface OpenSqliteOptions extends SqliteOptions {
+  /** Run the core in a worker thread (when the compiled worker is there). */
+  worker: boolean
+}
+
+/** Opens (and locks) the SQLite file; rejects naming the file and `SHIM_DB` when it cannot. */
+export async function openSqliteStore(opts: OpenSqliteOptions): Promise<SqliteStore> {
+  const description = `sqlite:${opts.path}`
+  if (!opts.worker || !workerAvailable()) {
+    const core = new SqliteCore(opts)
+    return new SqliteStore(coreCalls(core, rebuildPlanner), description, core)
+  }
+  return new SqliteStore(await workerCalls({ path: opts.path, synchronous: opts.synchronous }), description)
+}
+
+export type WorkerCall = { id: number; method: keyof CoreCalls; args: unknown[] }
+export type WorkerReply =
+  | { id: number; result: unknown }
+  | { id: number; error: string }
+  | { ready: true }
+  | { fatal: string }
+
+async function workerCalls(opts: SqliteOptions): Promise<CoreCalls> {
+  const worker = new Worker(WORKER_URL, { workerData: opts })
+  await new Promise<void>((resolve, reject) => {
+    const onMessage = (m: WorkerReply): void => {
+      if ('ready' in m) { cleanup(); resolve() }
+      if ('fatal' in m) { cleanup(); void worker.terminate(); reject(new Error(m.fatal)) }
+    }
+    const onError = (err: Error): void => { cleanup(); void worker.terminate(); reject(err) }
+    const cleanup = (): void => { worker.off('message', onMessage); worker.off('error', onError) }
+    worker.on('message', onMessage)
+    worker.on('error', onError)
+  })
+  let nextId = 0
+  let failure: Error | undefined
+  let closed = false
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
+  worker.on('message', (m: WorkerReply) => {
+    if (!('id' in m)) return
+    const p = pending.get(m.id)
+    if (p === undefined) return
+    pending.delete(m.id)
+    if ('error' in m) p.reject(new Error(m.error))
+    else p.resolve(m.result)
+  })
+  const fail = (err: Error): void => {
+    failure = err
+    for (const p of pending.values()) p.reject(err)
+    pending.clear()
+  }
+  worker.on('error', fail)
+  worker.on('exit', (code) => { if (!closed) fail(new Error(`the SQLite worker stopped (exit code ${code})`)) })
+  const call = (method: keyof CoreCalls) => (...args: unknown[]): Promise<never> => {
+    if (failure !== undefined) return Promise.reject(failure)
+    if (closed) return Promise.reject(new Error('the store is closed'))
+    const id = ++nextId
+    return new Promise((resolve, reject) => {
+      pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
+      worker.postMessage({ id, method, args } satisfies WorkerCall)
+    })
+  }
+  const methods: (keyof CoreCalls)[] = ['applyFlow', 'load', 'commit', 'prune', 'claim', 'complete', 'reschedule', 'keepFailed', 'expireLeases',
+    'releaseAllLeases', 'requeueFailed', 'dueSummary', 'sinkState', 'pauseSink', 'resumeSink', 'gauges', 'checkWritable']
+  const calls = Object.fromEntries(methods.map((m) => [m, call(m)])) as unknown as CoreCalls
+  calls.close = async () => {
+    if (closed) return
+    try {
+      await call('close')()
+    } finally {
+      closed = true
+      await worker.terminate()
+    }
+  }
+  return calls
+}

@@ -1,0 +1,101 @@
+/** What only the SQLite backend has to prove: its transactions never hold network I/O, and its health probe sees a full disk. */
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import Database from 'better-sqlite3'
+import { SqliteCore } from '../../src/server/store/sqlite-core.js'
+import { tempDir } from './helpers.js'
+
+const cleanups: (() => void | Promise<void>)[] = []
+afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c() })
+
+const open = (): { core: SqliteCore; path: string } => {
+  const { dir, cleanup } = tempDir()
+  const path = join(dir, 'shim.sqlite')
+  const core = new SqliteCore({ path, synchronous: 'normal' })
+  cleanups.push(cleanup, () => core.close())
+  return { core, path }
+}
+const write = (core: SqliteCore, key: string) => core.commit({
+  dedupe: { source: 't', key }, writes: [], deleteScopes: [], now: 1,
+  outgoing: [{ sink: 'mixpanel', dest: 'd', userKey: key, payload: { v: key } }],
+})
+
+describe('SqliteCore', () => {
+  it('commits a webhook group before a claim, and the claim before it returns: a request is never sent from inside a transaction', async () => {
+    const { core } = open()
+    await write(core, 'u1')
+    const pending = write(core, 'u2')
+    // The second webhook's group is open (its COMMIT waits for the next turn of the event loop).
+    expect(core.db.inTransaction).toBe(true)
+    const claimed = core.claim('mixpanel', { owner: 'o', max: 10, now: 1, leaseMs: 1000 })
+    expect(core.db.inTransaction).toBe(false)
+    expect(claimed?.rows.map((r) => r.userKey)).toEqual(['u1', 'u2'])
+    await expect(pending).resolves.toEqual({ duplicate: false, queued: 1 })
+  })
+
+  it('fails the health probe, naming SHIM_DB, when the database cannot grow (a full disk)', async () => {
+    const { core, path } = open()
+    expect(() => core.checkWritable(1)).not.toThrow()
+    const pages = core.db.pragma('page_count', { simple: true }) as number
+    core.db.pragma(`max_page_count = ${pages}`)
+    // Fill what is left, as webhooks would until the disk is full.
+    const fill = core.db.prepare("INSERT INTO records (kind, scope, key, value, updated_at) VALUES ('membership', '', ?, hex(zeroblob(500)), 0)")
+    expect(() => { for (let i = 0; ; i++) fill.run(`u${i}`) }).toThrow('database or disk is full')
+    expect(() => core.checkWritable(2)).toThrow(`cannot write to the SQLite database "${path}" (SHIM_DB): database or disk is full`)
+  })
+
+  it('refuses a second connection to the same file, naming it', () => {
+    const { path } = open()
+    expect(() => new SqliteCore({ path, synchronous: 'normal' })).toThrow(`the SQLite database "${path}" (SHIM_DB) is in use by another process`)
+  })
+})
+
+describe('a database written by the first shim (schema 1)', () => {
+  it('is upgraded in place: state, dedupe records and outbox rows (in order) are kept, and still delivered', async () => {
+    const { dir, cleanup } = tempDir()
+    cleanups.push(cleanup)
+    const path = join(dir, 'v1.sqlite')
+    const v1 = new Database(path)
+    v1.exec(`
+      CREATE TABLE inbound (source TEXT NOT NULL, message_key TEXT NOT NULL, received_at INTEGER NOT NULL, PRIMARY KEY (source, message_key)) WITHOUT ROWID;
+      CREATE TABLE audiences (audience_id INTEGER PRIMARY KEY, name TEXT, removed INTEGER NOT NULL DEFAULT 0, ts INTEGER NOT NULL);
+      CREATE TABLE memberships (user_key TEXT NOT NULL, audience_id INTEGER NOT NULL, member INTEGER NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (user_key, audience_id)) WITHOUT ROWID;
+      CREATE TABLE cohorts (cohort_id TEXT PRIMARY KEY, name TEXT NOT NULL);
+      CREATE TABLE cohort_members (cohort_id TEXT NOT NULL, member_key TEXT NOT NULL, identity TEXT NOT NULL, in_cohort INTEGER NOT NULL, PRIMARY KEY (cohort_id, member_key)) WITHOUT ROWID;
+      CREATE TABLE snapshots (cohort_id TEXT NOT NULL, session_id TEXT NOT NULL, total_pages INTEGER NOT NULL, pages TEXT NOT NULL, complete INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL, PRIMARY KEY (cohort_id, session_id));
+      CREATE TABLE snapshot_members (cohort_id TEXT NOT NULL, session_id TEXT NOT NULL, member_key TEXT NOT NULL, PRIMARY KEY (cohort_id, session_id, member_key)) WITHOUT ROWID;
+      CREATE TABLE outbox (id INTEGER PRIMARY KEY, sink TEXT NOT NULL, dest TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL, state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, last_error TEXT);
+      INSERT INTO inbound VALUES ('mparticle', 'm1', 10);
+      INSERT INTO audiences VALUES (5, 'Five', 0, 3);
+      INSERT INTO memberships VALUES ('mpid:9', 5, 1, 3), ('mpid:9', 6, 0, 4);
+      INSERT INTO cohorts VALUES ('7', 'C');
+      INSERT INTO cohort_members VALUES ('7', 'customer_id:d1', '{"type":"customer_id","value":"d1"}', 1);
+      INSERT INTO snapshots VALUES ('7', 's', 2, '[0]', 0, 10);
+      INSERT INTO outbox VALUES (1, 'mixpanel', 'http://mp tok', 'c1', '{"$token":"tok","$distinct_id":"c1","$ip":"0","$ignore_time":true,"$set":{"SegmentMembership":"''5''"}}', 'inflight', 0, 0, 1, 1, NULL);
+      INSERT INTO outbox VALUES (2, 'mparticle', 'http://mpt', 'customer_id:d1', '{"identity":{"type":"customer_id","value":"d1"},"environment":"production","user_attributes":{"C":true}}', 'failed', 3, 0, 2, 2, 'HTTP 401');
+      PRAGMA user_version = 1;
+    `)
+    v1.close()
+
+    const core = new SqliteCore({ path, synchronous: 'normal' })
+    cleanups.push(() => core.close())
+    expect(core.db.pragma('user_version', { simple: true })).toBe(2)
+    expect(core.seen('mparticle', 'm1')).toBe(true)
+    const loaded = core.load({
+      get: [{ kind: 'membership', scope: '', key: 'mpid:9' }, { kind: 'audience', scope: '', key: '5' }, { kind: 'cohort', scope: '', key: '7' }],
+      scan: [{ kind: 'cohort_member', scope: '7' }, { kind: 'snapshot', scope: '7' }],
+    })
+    expect(loaded.gets.map(([, v]) => v)).toEqual([
+      { audiences: { 5: { member: true, ts: 3 }, 6: { member: false, ts: 4 } } }, { name: 'Five', removed: false, ts: 3 }, { name: 'C' },
+    ])
+    expect(loaded.scans.map(([, rs]) => rs.map((r) => [r.key, r.value]))).toEqual([
+      [['customer_id:d1', { identity: { type: 'customer_id', value: 'd1' }, in: true }]],
+      [],
+    ])
+    expect(core.claim('mixpanel', { owner: 'o', max: 10, now: 5, leaseMs: 1000 })?.rows).toMatchObject([{ id: 1, userKey: 'c1', attempts: 0 }])
+    expect(core.requeueFailed('mparticle', 5)).toBe(1)
+    const mp = core.claim('mparticle', { owner: 'o', max: 10, now: 5, leaseMs: 1000 })
+    expect(mp?.rows).toMatchObject([{ id: 2, userKey: 'customer_id:d1', attempts: 0 }])
+  })
+})
