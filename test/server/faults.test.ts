@@ -60,7 +60,8 @@ describe('a destination that refuses the credential or the URL', () => {
     it(`pauses the sink on ${status}, keeps every update, shows the pause, and delivers once the destination accepts`, async () => {
       const mixpanel = await mock()
       mixpanel.respond({ status, body: '{"error":"Invalid token"}' }, { status, body: '{"error":"Invalid token"}' })
-      const s = await start({ MIXPANEL_API_HOST: mixpanel.url, SHIM_RETRY_BASE_MS: '200', SHIM_RETRY_MAX_MS: '400' })
+      // Pauses of 0.75–1.5 s: long enough to look at them.
+      const s = await start({ MIXPANEL_API_HOST: mixpanel.url, SHIM_RETRY_BASE_MS: '1500', SHIM_RETRY_MAX_MS: '1500' })
       await post(s, '/mparticle', membership(['a', 'b', 'c'].map((customer) => profile({ customer, audiences: [[1, 'A', 'add']] }))))
       await waitFor(() => mixpanel.requests.length === 1)
       await waitFor(() => s.metrics.get('shim_requests_sent_total', { sink: 'mixpanel', outcome: 'paused' }) === 1)

@@ -72,18 +72,19 @@ export function planMembership(input: MembershipInput) {
     const result: MembershipResult = { applied: 0, stale: 0, withoutIdentity }
     const dest = mixpanelDest(input.settings.apiBase, input.settings.token)
     // Several profiles of one message may be the same user: each sees the one before.
-    const current = new Map<string, MembershipRecord>()
+    const current = new Map<string, Map<string, { member: boolean; ts: number }>>()
 
     for (const p of profiles) {
-      const before = current.get(p.userKey) ?? read<MembershipRecord>(state, membershipRef(p.userKey)) ?? { audiences: {} }
-      const after: MembershipRecord = { audiences: { ...before.audiences } }
+      const stored = current.get(p.userKey) ?? new Map(Object.entries(read<MembershipRecord>(state, membershipRef(p.userKey))?.audiences ?? {}))
+      // A Map, not an object: audience ids are integer-like keys, which make plain objects slow to copy and grow.
+      const after = new Map(stored)
       const touched = new Map<string, AudienceChange>()
       for (const c of p.changes) {
         const id = String(c.audienceId)
         if (audiences.get(id)?.removed === true) continue
-        const cur = after.audiences[id]
+        const cur = after.get(id)
         if (cur !== undefined && cur.ts > input.timestampMs) { result.stale++; continue }
-        after.audiences[id] = { member: c.member, ts: input.timestampMs }
+        after.set(id, { member: c.member, ts: input.timestampMs })
         touched.set(id, c)
         // Remember a name for later messages that omit it.
         if (c.audienceName !== undefined && !audiences.has(id)) {
@@ -94,15 +95,14 @@ export function planMembership(input: MembershipInput) {
       }
       if (touched.size === 0) continue
       current.set(p.userKey, after)
-      writes.push({ ...membershipRef(p.userKey), value: after })
-      const changed = [...touched].filter(([id]) => (before.audiences[id]?.member ?? false) !== after.audiences[id]!.member)
+      writes.push({ ...membershipRef(p.userKey), value: { audiences: Object.fromEntries(after) } satisfies MembershipRecord })
+      const changed = [...touched].filter(([id]) => (stored.get(id)?.member ?? false) !== after.get(id)!.member)
       if (changed.length === 0) continue
       result.applied += changed.length
       if (p.distinctId === undefined) continue
-      const members = Object.entries(after.audiences)
-        .filter(([id, m]) => m.member && audiences.get(id)?.removed !== true)
-        .map(([id]) => Number(id))
-        .sort((a, b) => a - b)
+      const members: number[] = []
+      for (const [id, m] of after) if (m.member && audiences.get(id)?.removed !== true) members.push(Number(id))
+      members.sort((a, b) => a - b)
       const named: Record<string, string> = {}
       if (input.settings.oneAttributePerAudience) {
         for (const [id, c] of changed) named[id] = c.audienceName ?? audiences.get(id)?.name ?? id
