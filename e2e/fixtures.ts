@@ -91,6 +91,21 @@ export class MixpanelInbox {
       .filter((b) => name === undefined || b.event === name)
   }
 
+  /**
+   * The events as Mixpanel counts them: copies with the same `$insert_id` once
+   * (a page being left sends what waits, and the next page sends it again
+   * until answered; docs/delivery.md).
+   */
+  counted(name?: string): Record<string, any>[] {
+    const seen = new Set<unknown>()
+    return this.events(name).filter((b) => {
+      const id = b.properties?.$insert_id
+      if (id !== undefined && seen.has(id)) return false
+      seen.add(id)
+      return true
+    })
+  }
+
   engage(): Record<string, any>[] {
     return this.of('engage').map((r) => r.body)
   }

@@ -219,7 +219,7 @@ test('a known user is re-identified on a new page load: People updates go out wi
     { $distinct_id: 'u1', $user_id: 'u1', $add: { 'Viewed Item': 1 } },
   ])
   expect(inbox.events('Viewed Item')[0]!.properties).toMatchObject({ distinct_id: 'u1', plan: 'pro', visits: 2 })
-  expect(inbox.events('$identify')).toHaveLength(1)
+  expect(inbox.counted('$identify')).toHaveLength(1)
 })
 
 test('with people off nothing of ours is written to the profile', async ({ page, site, inbox }) => {

@@ -18,7 +18,7 @@ export interface QueueDeps {
   now(): number
   random(): number
   note(note: Note, ...details: unknown[]): void
-  /** True while the user has opted out: nothing is sent, pending records are dropped. */
+  /** True while the user has opted out: nothing is sent and pending records are dropped, erasure requests excepted. */
   optedOut(): boolean
 }
 
@@ -45,6 +45,9 @@ interface Item {
 
 /** A page's lease lapses after this long without a heartbeat (every LEASE / 4). */
 export const LEASE = 20_000
+
+/** A profile deletion or the clearing of its charges (`$delete`, `$transactions: []`). */
+const isErasure = (json: string): boolean => /"\$delete":|"\$transactions":\[\]/.test(json)
 
 const body = (batch: Item[]): string => `[${batch.map((item) => item.j).join(',')}]`
 
@@ -147,7 +150,9 @@ export function createQueue(deps: QueueDeps): Queue {
   function pump(): void {
     timer = 0
     if (busy) return
-    if (deps.optedOut()) return drop(items, 'opted out')
+    // Opted out: what waits is dropped, except the erasure request that
+    // optOut({ deleteUser: true }) queued just before (docs/behaviour.md, "Consent").
+    if (deps.optedOut()) drop(items.filter((item) => !isErasure(item.j)), 'opted out')
     const old = now() - MAX_AGE
     drop(items.filter((item) => item.t < old), 'old')
     const batch = pick(limit)

@@ -215,6 +215,20 @@ describe('the delivery queue', () => {
     expect(notes).toEqual([[DELIVERY_DROPPED, 'opted out', event('A')]])
   })
 
+  test('opting out drops what waits but still sends the erasure request queued just before it (optOut({ deleteUser: true }))', async () => {
+    const q = queue()
+    const erase = JSON.stringify({ $delete: 'u1', $token: 'tok', $distinct_id: 'u1' })
+    const charges = JSON.stringify({ $set: { $transactions: [] }, $token: 'tok', $distinct_id: 'u1' })
+    optedOut = true
+    q.push(URL, event('A'))
+    q.push(ENGAGE, erase)
+    q.push(ENGAGE, charges)
+    await tick()
+    expect(notes).toEqual([[DELIVERY_DROPPED, 'opted out', event('A')]])
+    expect(sent.map((s) => [s.url, s.keepalive])).toEqual([[ENGAGE, false]])
+    expect(sent[0]!.events).toHaveLength(2)
+  })
+
   test('a storage that throws keeps records in memory, still sends them, and notes each failed write (the lease, the record)', async () => {
     storage.failing = true
     const q = queue()
