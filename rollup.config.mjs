@@ -72,6 +72,12 @@ Object.assign(IIFE_STUBS, {
     LinkTracker.prototype.init = function () { return this }
     LinkTracker.prototype.track = function () { missing('track_links and track_forms'); return false }
     export var FormTracker = LinkTracker`,
+  // mixpanel-browser's batch queue (with its localStorage queue and shared
+  // lock): batching is always off, the delivery queue sends instead
+  // (docs/delivery.md), so the batcher is never built.
+  'request-batcher.js': `
+    function missing(feature) { ${MISSING} }
+    export function RequestBatcher() { missing('request batching (the delivery queue sends instead)') }`,
   // The native Promise instead of the polyfill.
   'promise-polyfill.js': `
     var NativePromise = Promise
