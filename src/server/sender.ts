@@ -248,11 +248,12 @@ export class Sender {
   private async pause(updates: UserUpdate[], reason: string, now: number): Promise<void> {
     const { store, owner, metrics, logger, retryBaseMs, retryMaxMs } = this.o
     const sink = this.sink
-    metrics.inc('shim_requests_sent_total', { sink, outcome: 'paused' })
     const state = await store.sinkState(sink)
     const delay = backoffDelay(state.failures + 1, retryBaseMs, retryMaxMs, this.random)
     await store.reschedule(owner, updates.flatMap((u) => u.ids), { at: now + delay, error: reason, countAttempt: false, now })
     await store.pauseSink(sink, { until: now + delay, kind: 'auth', reason, now })
+    // Counted once the pause is stored: whoever sees the count sees the pause.
+    metrics.inc('shim_requests_sent_total', { sink, outcome: 'paused' })
     this.mayBePaused = true
     logger.error('sink paused: the destination refused the credential or the URL; fix the configuration, updates are kept and retried', {
       sink, reason, failures: state.failures + 1, retryInMs: delay,
