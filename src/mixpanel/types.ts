@@ -16,6 +16,8 @@ export interface MixpanelLike {
   unregister(name: string): unknown
   opt_in_tracking(): unknown
   opt_out_tracking(options: { delete_user: boolean }): unknown
+  /** Read by the delivery queue: nothing is sent while opted out. */
+  has_opted_out_tracking(): boolean
   people: {
     set(props: Properties): unknown
     union(props: Properties): unknown

@@ -31,6 +31,7 @@ function fake(throwing: string[] = []): { mixpanel: MixpanelLike; calls: Call[] 
     unregister: record('unregister'),
     opt_in_tracking: record('opt_in_tracking'),
     opt_out_tracking: record('opt_out_tracking'),
+    has_opted_out_tracking: () => false,
     people: {
       set: record('people.set'),
       union: record('people.union'),

@@ -217,6 +217,7 @@ function fakeMixpanel(): { mixpanel: MixpanelLike; calls: unknown[][] } {
     unregister: record('unregister'),
     opt_in_tracking: record('opt_in_tracking'),
     opt_out_tracking: record('opt_out_tracking'),
+    has_opted_out_tracking: () => false,
     people: { set: record('people.set'), union: record('people.union'), increment: record('people.increment'), append: record('people.append') },
   }
   return { mixpanel, calls }

@@ -21,6 +21,7 @@ function recorder(): { mixpanel: MixpanelLike; tracked: unknown[][] } {
     get_property: none,
     opt_in_tracking: none,
     opt_out_tracking: none,
+    has_opted_out_tracking: () => false,
     unregister: none,
     people: { set: none, union: none, increment: none, append: none },
   } satisfies MixpanelLike

@@ -164,6 +164,7 @@ describe("a page's own mixpanel-browser given as deps.mixpanel", () => {
       get_group: () => ({ set: none, set_once: none }),
       get_distinct_id: () => p.get('distinct_id') as string,
       get_property: (name: string) => p.get(name),
+      unregister: none,
       opt_in_tracking: none,
       opt_out_tracking: none,
       has_opted_out_tracking: () => false,
