@@ -5,7 +5,7 @@ import { expect, MixpanelInbox, omit, own, ownSet, test, watch, type Site } from
 import { bundleSpa } from './spa/bundle'
 
 // The ESM build (dist/index.js) inside a bundled single-page app sends the
-// same payloads as the script-tag build for page + identify + track (SPEC §0, §1).
+// same payloads as the script-tag build for page + identify + track (docs/behaviour.md, "Calls").
 
 // Bundled once per worker (the tests below run in order in one worker).
 test.describe.configure({ mode: 'default' })

@@ -1,6 +1,6 @@
 import { analyticsPage, expect, omit, own, ownSet, test, watch } from './fixtures'
 
-// group() and alias() (SPEC §6, §7).
+// group() and alias() (docs/behaviour.md, "Group", "Alias").
 
 const TOKEN = 'group-token'
 const base = { token: TOKEN, mixpanelConfig: { batch_requests: false } }

@@ -2,7 +2,7 @@ import { analyticsPage, expect, omit, own, ownSet, test } from './fixtures'
 
 // identify(): special traits, super properties in the three modes, People
 // writes ($set / $union / clearing), the name tag, and when People updates are
-// sent (SPEC §4).
+// sent (docs/behaviour.md, "Identify").
 
 const TOKEN = 'identify-token'
 const base = { token: TOKEN, mixpanelConfig: { batch_requests: false } }

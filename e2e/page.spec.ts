@@ -1,7 +1,7 @@
 import { analyticsPage, expect, own, ownSet, test, watch } from './fixtures'
 
 // page() and screen(): the naming rules, one event per call, the default page
-// properties, and the track pipeline the page event runs through (SPEC §3).
+// properties, and the track pipeline the page event runs through (docs/behaviour.md, "Page and screen").
 
 const TOKEN = 'page-token'
 const base = { token: TOKEN, mixpanelConfig: { batch_requests: false } }

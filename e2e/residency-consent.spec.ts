@@ -1,7 +1,7 @@
 import { analyticsPage, expect, test } from './fixtures'
 
 // API hosts (dataResidency, enableEuropeanUnionEndpoint, apiHost) and consent
-// (optOutByDefault, optIn, optOut) (SPEC §2, §8).
+// (optOutByDefault, optIn, optOut) (docs/behaviour.md, "Consent").
 
 const TOKEN = 'residency-token'
 const base = { token: TOKEN, mixpanelConfig: { batch_requests: false } }

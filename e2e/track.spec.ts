@@ -1,7 +1,7 @@
 import { analyticsPage, expect, omit, own, ownSet, test, watch } from './fixtures'
 
 // track(): properties and dates, reserved names, sourceName, increments, the
-// revenue charge, and superProperties (SPEC §5, §8 on Dates and long strings).
+// revenue charge, and superProperties (docs/behaviour.md, "Track" and "Values").
 
 const TOKEN = 'track-token'
 const base = { token: TOKEN, mixpanelConfig: { batch_requests: false } }
