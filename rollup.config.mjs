@@ -100,7 +100,10 @@ export const IIFE_EDITS = [
     file: 'utils.js',
     what: 'the JSON parser for browsers without JSON',
     from: /_\.JSONDecode = \(function\(\) \{[\s\S]*?\n\}\)\(\);\n/,
-    to: '_.JSONDecode = function(text) { return JSON.parse(text); };\n',
+    // Throws on what is not a string, as the original does (text.charAt): a missing
+    // cookie must not parse as `null` → `{}`, which would wipe the state on every
+    // load where the cookie cannot be stored (WebKit refusing a Secure cookie on http).
+    to: "_.JSONDecode = function(text) { if (typeof text != 'string') throw new TypeError('not JSON text'); return JSON.parse(text); };\n",
   },
   {
     file: 'utils.js',

@@ -41,7 +41,8 @@ const cookieJson = (cookie: EngineCookie | undefined): Record<string, any> => JS
 /** mixpanel-browser's keys in the tab's localStorage. */
 async function mixpanelStorage(tab: Tab): Promise<Record<string, string>> {
   const all = await tab.localStorage()
-  return Object.fromEntries(Object.entries(all).filter(([key]) => key.startsWith('mp_') || key.startsWith('__mp')))
+  // The delivery queue's records (`__mpdm_`) live until Mixpanel answers: not state (docs/delivery.md).
+  return Object.fromEntries(Object.entries(all).filter(([key]) => (key.startsWith('mp_') || key.startsWith('__mp')) && !key.startsWith('__mpdm_')))
 }
 
 /** Opens a page that tracks `Visit` and waits for it; returns the tab and the event. */
