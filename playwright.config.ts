@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs'
 import { chromium, defineConfig } from '@playwright/test'
+import { CHROMIUM_ARGS } from './e2e/shared'
 
 // Playwright's own Chromium when it is installed; otherwise the system one
 // (Debian's /usr/bin/chromium, or CHROMIUM_PATH).
@@ -29,15 +30,7 @@ export default defineConfig({
     headless: true,
     launchOptions: {
       ...(path ? { executablePath: path } : {}),
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
+      args: CHROMIUM_ARGS,
     },
   },
 })

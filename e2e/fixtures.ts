@@ -1,3 +1,4 @@
+import { AUTO_EVENT_KEYS, AUTO_PEOPLE_KEYS, omit } from './shared'
 import { readFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -202,27 +203,7 @@ export const test = base.extend<{ inbox: MixpanelInbox }, { site: Site }>({
 // Helpers for the behaviour suites (page, identify, track, group-alias,
 // persistence, residency-consent, delivery, esm-spa).
 
-/**
- * Keys mixpanel-browser adds to every event by itself. `own()` removes them so
- * a test can compare, with `toEqual`, exactly what the integration put there.
- */
-export const AUTO_EVENT_KEYS = [
-  '$os', '$browser', '$browser_version', '$current_url', '$screen_height', '$screen_width',
-  'mp_lib', '$lib_version', '$insert_id', 'time', 'distinct_id', '$device_id', '$user_id',
-  '$initial_referrer', '$initial_referring_domain', '$referrer', '$referring_domain', 'token',
-  // added by the batch sender (default batching) when the event leaves
-  'mp_sent_by_lib_version',
-] as const
-
-/** Keys mixpanel-browser adds to every People `$set` by itself. */
-export const AUTO_PEOPLE_KEYS = ['$os', '$browser', '$browser_version'] as const
-
-/** A copy of `props` without `keys`. */
-export function omit(props: Record<string, any> | undefined, keys: readonly string[]): Record<string, any> {
-  const out: Record<string, any> = { ...(props ?? {}) }
-  for (const key of keys) delete out[key]
-  return out
-}
+export { AUTO_EVENT_KEYS, AUTO_PEOPLE_KEYS, omit }
 
 /** Event properties without what mixpanel-browser adds to every event. */
 export function own(props: Record<string, any> | undefined): Record<string, any> {

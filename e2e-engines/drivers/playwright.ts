@@ -1,3 +1,4 @@
+import { CHROMIUM_ARGS } from '../../e2e/shared'
 import { existsSync } from 'node:fs'
 import { chromium, firefox, webkit, type Browser, type BrowserContext, type BrowserType, type Page } from 'playwright-core'
 import { asyncFunctionSource, poll, type EngineCookie, type EngineDriver, type EngineName, type Tab } from './types'
@@ -11,16 +12,6 @@ import { asyncFunctionSource, poll, type EngineCookie, type EngineDriver, type E
 
 const TYPES: Record<EngineName, BrowserType> = { chromium, firefox, webkit }
 
-/** The same flags as the main Playwright config (no sandbox in containers, no background traffic). */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-]
 
 /** Playwright's own build of `engine` when it is installed. */
 export function playwrightBrowserInstalled(engine: EngineName): boolean {

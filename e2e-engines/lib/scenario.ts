@@ -1,3 +1,4 @@
+import { AUTO_EVENT_KEYS, AUTO_PEOPLE_KEYS, omit } from '../../e2e/shared'
 import type { CollectorRecord } from '../../demo/collector.mjs'
 import { poll, type EngineDriver, type EngineName, type Tab } from '../drivers/types'
 import { recordToken, type LocalServers } from './server'
@@ -42,22 +43,7 @@ export interface Scenario {
   knownIssue?: { reason: string; matches: RegExp }
 }
 
-/** Keys mixpanel-browser adds to every event by itself; `own()` removes them. */
-export const AUTO_EVENT_KEYS = [
-  '$os', '$browser', '$browser_version', '$current_url', '$screen_height', '$screen_width',
-  'mp_lib', '$lib_version', '$insert_id', 'time', 'distinct_id', '$device_id', '$user_id',
-  '$initial_referrer', '$initial_referring_domain', '$referrer', '$referring_domain', 'token',
-  'mp_sent_by_lib_version',
-] as const
-
-/** Keys mixpanel-browser adds to every People `$set` by itself. */
-export const AUTO_PEOPLE_KEYS = ['$os', '$browser', '$browser_version'] as const
-
-export function omit(props: Record<string, any> | undefined, keys: readonly string[]): Record<string, any> {
-  const out: Record<string, any> = { ...(props ?? {}) }
-  for (const key of keys) delete out[key]
-  return out
-}
+export { AUTO_EVENT_KEYS, AUTO_PEOPLE_KEYS, omit }
 
 /** Event properties without what mixpanel-browser adds to every event. */
 export const own = (props: Record<string, any> | undefined): Record<string, any> => omit(props, AUTO_EVENT_KEYS)
