@@ -61,6 +61,8 @@ function firefoxTab(context: BrowserContext, page: Page): Tab {
         .filter((c) => cookieMatches(c.domain, new URL(page.url()).hostname))
         .map((c): EngineCookie => ({ name: c.name, value: c.value, domain: c.domain, path: c.path, secure: c.secure, httpOnly: c.httpOnly ?? false })),
     localStorage: () => tab.evaluate('return { ...localStorage }'),
+    // WebDriver BiDi's emulation.setNetworkConditions (offline only), per tab.
+    setOffline: (offline) => page.setOfflineMode(offline),
     openTab: async (url) => {
       const sibling = await context.newPage()
       sibling.setDefaultTimeout(CALL_TIMEOUT)

@@ -69,6 +69,7 @@ function playwrightTab(context: BrowserContext, page: Page): Tab {
         (c): EngineCookie => ({ name: c.name, value: c.value, domain: c.domain, path: c.path, secure: c.secure, httpOnly: c.httpOnly }),
       ),
     localStorage: () => tab.evaluate('return { ...localStorage }'),
+    setOffline: (offline) => context.setOffline(offline),
     openTab: async (url) => {
       const sibling = await context.newPage()
       await sibling.goto(url)

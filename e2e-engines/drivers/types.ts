@@ -39,6 +39,14 @@ export interface Tab {
   /** Opens `url` in another tab of the same profile (same cookies and storage), as a user opening the site again. */
   openTab(url: string): Promise<Tab>
   /**
+   * Takes the tab's network down (true) or back up (false), as the browser's
+   * offline mode: requests fail, `navigator.onLine` follows, `offline` and
+   * `online` events fire. Only where the driver has such a switch (Playwright:
+   * the browser context; Firefox over WebDriver BiDi: the tab); WebDriver
+   * classic (WebKitGTK) has none, so it is absent there.
+   */
+  setOffline?(offline: boolean): Promise<void>
+  /**
    * Closes the tab the way a user does (unload handlers run). The profile's
    * cookies and storage stay while another of its tabs is open.
    */

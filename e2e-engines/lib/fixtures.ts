@@ -49,6 +49,8 @@ export function runScenarios(scenarios: Scenario[]): void {
         failure = error
       } finally {
         for (const tab of tabs) await tab.close().catch(() => undefined)
+        // No fault outlives its scenario (the API is the worker's).
+        servers.api.reset()
       }
       const known = scenario.knownIssue
       if (failure === undefined) {

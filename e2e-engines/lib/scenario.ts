@@ -1,6 +1,7 @@
 import { AUTO_EVENT_KEYS, AUTO_PEOPLE_KEYS, omit } from '../../e2e/shared'
 import type { CollectorRecord } from '../../demo/collector.mjs'
 import { poll, type EngineDriver, type EngineName, type Tab } from '../drivers/types'
+import type { ApiRequest, FaultRule } from './api'
 import { recordToken, type LocalServers } from './server'
 
 /**
@@ -27,7 +28,24 @@ export interface ScenarioContext {
   analyticsPage(settings: Record<string, unknown>, script?: string): string
   /** Opens a tab (closed after the scenario). */
   open(url: string): Promise<Tab>
+  /** What reached the collector (delivered), decoded. */
   inbox: Inbox
+  /** The API front (lib/api.ts): this scenario's requests and faults. */
+  api: ScenarioApi
+}
+
+/** The API front as one scenario sees it: its token's requests and faults, undone after the scenario. */
+export interface ScenarioApi {
+  /** This scenario's requests (every attempt, faulted or not), in arrival order. */
+  requests(endpoint?: string): ApiRequest[]
+  /** Programs the answers to this scenario's requests (null: none). */
+  fault(rule: FaultRule | null): void
+  /** The network down (every connection to the API dropped) or back. */
+  down(on: boolean): void
+  /** Connections dropped while down (any scenario's: they carry no token). */
+  dropped(): number
+  /** Lets the held requests through to the collector. */
+  release(): void
 }
 
 /** One behaviour, written once, run in every engine. */
@@ -141,6 +159,13 @@ export function scenarioContext(driver: EngineDriver, servers: LocalServers, slu
     analyticsPage: (settings, script = '') => analyticsPage({ token, apiHost: servers.apiHost, ...settings }, script),
     open: async (url) => track(await driver.open(url)),
     inbox: new Inbox(servers.records, token),
+    api: {
+      requests: (endpoint) => servers.api.requests.filter((r) => r.token === token && (endpoint === undefined || r.endpoint === endpoint)),
+      fault: (rule) => servers.api.fault(token, rule),
+      down: (on) => servers.api.down(on),
+      dropped: () => servers.api.dropped,
+      release: () => servers.api.release(),
+    },
   }
 }
 

@@ -1,13 +1,14 @@
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { tmpdir } from 'node:os'
 import type { AddressInfo } from 'node:net'
 import { extname, join, normalize } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { closeServer, startCollector, type Collector, type CollectorRecord } from '../../demo/collector.mjs'
+import { startFaultyApi, type FaultyApi } from './api'
 
 // The local end of every scenario, on 127.0.0.1 only:
 // - a site that serves the repository's files (the built script-tag bundle)
@@ -17,7 +18,11 @@ import { closeServer, startCollector, type Collector, type CollectorRecord } fro
 //   preflights, echoes the Origin with credentials allowed, and decodes every
 //   body (data= form or JSON, base64 or not, one record or a batch, beacons
 //   too). The drivers of Firefox and WebKit cannot intercept requests as
-//   Playwright does, so the traffic really goes there in every engine.
+//   Playwright does, so the traffic really goes there in every engine;
+// - in front of the collector, the fault-injecting API (api.ts) that is the
+//   library's `apiHost`: it logs every request and answers with the fault a
+//   scenario programmed (reset, an HTTP status, held, the network down), or
+//   passes the request on to the collector.
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const TYPES: Record<string, string> = {
@@ -32,11 +37,13 @@ export interface LocalServers {
   sitePort: number
   /** The same site over https (a self-signed certificate the drivers accept). */
   secureSitePort: number
-  /** The collector's base URL, `http://127.0.0.1:<port>`: the library's `apiHost`. */
+  /** The API front's base URL, `http://127.0.0.1:<port>`: the library's `apiHost`. */
   apiHost: string
+  /** The API front: every request it received, and the faults scenarios program. */
+  api: FaultyApi
   /** Serves `html` at `path` on every host name. */
   page(path: string, html: string): void
-  /** Everything the collector decoded so far, in arrival order. */
+  /** Everything that reached the collector (delivered), decoded, in arrival order. */
   records: CollectorRecord[]
   close(): Promise<void>
 }
@@ -44,11 +51,12 @@ export interface LocalServers {
 export async function startServers(): Promise<LocalServers> {
   const pages = new Map<string, string>()
   const collector: Collector = await startCollector({ port: 0, host: '127.0.0.1' })
+  const api = await startFaultyApi(collector.port)
   const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://site').pathname)
-    // /api/… goes to the collector: a same-origin apiHost for https pages
+    // /api/… goes to the API front: a same-origin apiHost for https pages
     // (WebKit blocks an https page's requests to http://127.0.0.1).
-    if (path.startsWith('/api/')) return forward(req, res, collector.port)
+    if (path.startsWith('/api/')) return api.handle(req, res, (req.url ?? '/').replace(/^\/api/, ''))
     const html = pages.get(path)
     res.setHeader('Cache-Control', 'no-store')
     if (html !== undefined) {
@@ -77,11 +85,12 @@ export async function startServers(): Promise<LocalServers> {
   return {
     sitePort: (site.address() as AddressInfo).port,
     secureSitePort: (secureSite.address() as AddressInfo).port,
-    apiHost: collector.url,
+    apiHost: api.url,
+    api,
     page: (path, html) => void pages.set(path, html),
     records: collector.records,
     async close() {
-      await Promise.all([closeServer(site), closeServer(secureSite), collector.close()])
+      await Promise.all([closeServer(site), closeServer(secureSite), api.close(), collector.close()])
     },
   }
 }
@@ -89,19 +98,6 @@ export async function startServers(): Promise<LocalServers> {
 /** The token a record belongs to (events carry it in properties, profile and group updates as `$token`). */
 export function recordToken(record: CollectorRecord): string | undefined {
   return record.body.properties?.token ?? record.body.$token
-}
-
-/** Passes a request on to the collector on 127.0.0.1:`port`, without the `/api` prefix. */
-function forward(req: IncomingMessage, res: ServerResponse, port: number): void {
-  const upstream = request(
-    { host: '127.0.0.1', port, method: req.method, path: (req.url ?? '/').replace(/^\/api/, ''), headers: req.headers },
-    (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers)
-      answer.pipe(res)
-    },
-  )
-  upstream.on('error', () => res.writeHead(502).end())
-  req.pipe(upstream)
 }
 
 /** A throwaway self-signed certificate for the https site (the drivers are told to accept it). */
