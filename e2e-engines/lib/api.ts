@@ -26,6 +26,8 @@ export interface ApiRequest {
   /** `accepted`: passed on to the collector (Mixpanel has it); `reset`: socket destroyed; `refused`: a non-2xx fault; `held`: not answered yet. */
   outcome: 'accepted' | 'reset' | 'refused' | 'held'
   status: number
+  /** A held request whose connection the page had already closed when it was let through. */
+  abandoned?: boolean
 }
 
 /**
@@ -121,6 +123,7 @@ export async function startFaultyApi(collectorPort: number): Promise<FaultyApi> 
         entry.outcome = 'held'
         held.push(() => {
           entry.outcome = 'accepted'
+          entry.abandoned = res.destroyed || req.socket.destroyed
           pass()
         })
         return
