@@ -62,7 +62,8 @@ export interface FaultyApi {
    * The network is down (true) or back (false): while down, every connection
    * is destroyed as soon as it opens and the open ones are destroyed too, so
    * a page's requests fail without an answer (what being offline looks like
-   * to a page, for engines whose driver has no offline switch).
+   * to a page, for engines whose driver has no offline switch). Only the
+   * API's own port: the https site's `/api/…` stays up.
    */
   down(on: boolean): void
   /** Connections destroyed while down. */

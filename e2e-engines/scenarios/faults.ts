@@ -14,6 +14,9 @@ import { poll, type Tab } from '../drivers/types'
 // `time` and `distinct_id`); raw copies are printed, not limited.
 
 const EVENT = 'Fault Event'
+// The matrix's settings (docs/delivery-tests.md); the delivery queue paces
+// itself (it turns mixpanel-browser's batching off), so this changes nothing
+// but keeps the two suites alike.
 const batched = { mixpanelConfig: { batch_flush_interval_ms: 500 } }
 /** How long a scenario waits for every resolved event to arrive (backoff after two failures is at most 3 s). */
 const DELIVERY_TIMEOUT = 30_000
