@@ -12,7 +12,7 @@
 //   growth (from /proc) and the longest main-thread task ('longtask').
 //
 //   node bench/delivery.mjs [--only matrix,memory] [--libs ours,plain] [--scenarios link-1,http-500]
-//                           [--events 20000] [--rate 2000] [--rss-cap-mb 2000] [--max-seconds 90] [--json-only]
+//                           [--events 20000] [--rate 2000] [--rss-cap-mb 2000] [--max-seconds 90] [--json-only] [--profile]
 import { readFileSync, readdirSync } from 'node:fs'
 import { chromium } from 'playwright'
 import { CHROMIUM, chromiumArgs, startHarness } from '../e2e/delivery-matrix/harness.mjs'
@@ -28,6 +28,8 @@ const RATE = Number(option('rate', 2_000))
 const RSS_CAP_MB = Number(option('rss-cap-mb', 2_000))
 const MAX_SECONDS = Number(option('max-seconds', 90))
 const JSON_ONLY = argv.includes('--json-only')
+// A CPU profile of the memory run: where the longest busy stretch (≈ the longest task) and the whole burst spend their time.
+const PROFILE = argv.includes('--profile')
 const log = (...lines) => JSON_ONLY || console.log(...lines)
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -144,6 +146,46 @@ async function ask(page, fn, ms, fallback) {
   return Promise.race([page.evaluate(fn).catch(() => fallback), sleep(ms).then(() => fallback)])
 }
 
+
+/**
+ * Attribution from a CDP CPU profile: the longest stretch of consecutive busy
+ * samples (not "(idle)") approximates the longest main-thread task; its self
+ * time per function, and the whole run's, top `n` each.
+ */
+function summarizeProfile(profile, n = 12) {
+  const nodes = new Map(profile.nodes.map((node) => [node.id, node]))
+  const label = (id) => {
+    const { functionName, url, lineNumber, columnNumber } = nodes.get(id).callFrame
+    return `${functionName || '(anonymous)'} ${url ? `${url.split("/").pop()}:${lineNumber + 1}:${columnNumber + 1}` : ''}`.trim()
+  }
+  const idle = (id) => nodes.get(id).callFrame.functionName === '(idle)'
+  const top = (from, to) => {
+    const self = new Map()
+    let total = 0
+    for (let i = from; i < to; i++) {
+      const ms = profile.timeDeltas[i + 1] !== undefined ? profile.timeDeltas[i + 1] / 1000 : 0
+      const name = label(profile.samples[i])
+      self.set(name, (self.get(name) ?? 0) + ms)
+      total += ms
+    }
+    return [...self].sort((a, b) => b[1] - a[1]).slice(0, n).map(([fn, ms]) => ({ fn, ms: Math.round(ms * 10) / 10, share: Math.round((ms / total) * 1000) / 10 }))
+  }
+  let best = { from: 0, to: 0, ms: 0 }
+  let from = -1
+  let ms = 0
+  for (let i = 0; i <= profile.samples.length; i++) {
+    const busy = i < profile.samples.length && !idle(profile.samples[i])
+    if (busy) {
+      if (from < 0) (from = i), (ms = 0)
+      ms += (profile.timeDeltas[i + 1] ?? 0) / 1000
+    } else if (from >= 0) {
+      if (ms > best.ms) best = { from, to: i, ms }
+      from = -1
+    }
+  }
+  return { longestBusyMs: Math.round(best.ms), longestBusy: top(best.from, best.to), whole: top(0, profile.samples.length) }
+}
+
 async function memoryRun(lib) {
   const harness = await startHarness()
   // The outage: every API request is answered 500 for the whole run.
@@ -162,6 +204,12 @@ async function memoryRun(lib) {
     const baseline = rendererRss()
     let peak = baseline
     const perTick = Math.max(1, Math.round(RATE / 100))
+    const cdp = PROFILE ? await context.newCDPSession(page) : null
+    if (cdp) {
+      await cdp.send('Profiler.enable')
+      await cdp.send('Profiler.setSamplingInterval', { interval: 200 })
+      await cdp.send('Profiler.start')
+    }
     await page.evaluate(({ total, perTick }) => window.burst(total, perTick, 10), { total: EVENTS, perTick })
     const started = Date.now()
     let doneAt = 0
@@ -195,6 +243,7 @@ async function memoryRun(lib) {
       }
       await sleep(250)
     }
+    if (cdp && !crashed) result.profile = summarizeProfile((await cdp.send('Profiler.stop')).profile)
     result.rssGrowthMb = Math.round((peak - baseline) / 1024 / 1024)
     result.rssBaselineMb = Math.round(baseline / 1024 / 1024)
     result.unresponsiveSeconds = Math.round(unresponsiveMs / 100) / 10
@@ -230,6 +279,14 @@ async function memory() {
       `${LIBS[lib].label.padEnd(24)}${`${r.rssGrowthMb ?? '–'} MB`.padEnd(14)}${(r.longestTaskMs != null ? `${r.longestTaskMs} ms` : r.longestTaskAtLeastMs ? `≥ ${r.longestTaskAtLeastMs} ms` : '–').padEnd(16)}` +
         `${`${r.unresponsiveSeconds ?? '–'} s`.padEnd(16)}${`${r.burstSeconds ?? '–'} s`.padEnd(12)}${r.stopped ?? ''}`,
     )
+  }
+  for (const lib of LIB_NAMES) {
+    const profile = results[lib].profile
+    if (!profile) continue
+    log(`\n${LIBS[lib].label}: CPU profile, longest busy stretch ${profile.longestBusyMs} ms (self time, top functions)`)
+    for (const row of profile.longestBusy) log(`  ${String(row.ms).padStart(8)} ms ${String(row.share).padStart(5)} %  ${row.fn}`)
+    log(`${LIBS[lib].label}: whole run (self time, top functions)`)
+    for (const row of profile.whole) log(`  ${String(row.ms).padStart(8)} ms ${String(row.share).padStart(5)} %  ${row.fn}`)
   }
   return results
 }
