@@ -26,17 +26,7 @@ export function deliver(mixpanel: MixpanelLike, token: string, storage: Storage 
     store.hide?.(true)
     store.release()
   })
-  import('./sender').then(({ send, startSender, LEASE }) => {
-    const sender = startSender(store, { send, optedOut: () => mixpanel.has_opted_out_tracking() })
-    if (storage) {
-      setInterval(sender.beat, LEASE / 4)
-      // Another page released its lease (it was left): its records are ours to send now.
-      addEventListener('storage', (event) => event.key?.startsWith(prefix) && event.newValue === '0' && sender.beat())
-    }
-    document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && store.hide!(false))
-    addEventListener('pageshow', (event) => event.persisted && sender.wake())
-    addEventListener('online', sender.wake)
-    // The chunk could not load: records stay stored for the next page.
-  }, () => {})
+  // The chunk could not load: records stay stored for the next page.
+  import('./sender').then((sender) => sender.start(store, () => mixpanel.has_opted_out_tracking()), () => {})
   return store
 }

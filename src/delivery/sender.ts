@@ -1,8 +1,6 @@
 import { BATCH, backoff, LEASE, MAX_AGE, retryAfter, TIMEOUT, verdict } from './policy'
 import type { Item, Store } from './queue'
 
-export { LEASE }
-
 // The sending half of the delivery queue (docs/delivery.md), a chunk loaded
 // right after start: batches, fetch, retries, keepalive when the page is
 // hidden or left, heartbeats and taking over the records of pages that are
@@ -178,4 +176,22 @@ export function startSender(store: Store, deps: SenderDeps): Sender {
   }
   sender.wake()
   return sender
+}
+
+/**
+ * What browser.ts calls once this chunk has loaded: the sender with fetch,
+ * wired to the page's events (the `pagehide` listener is browser.ts's own, so
+ * it also runs when this chunk never loads).
+ */
+export function start(store: Store, optedOut: () => boolean): void {
+  const { prefix, storage } = store.deps
+  const sender = startSender(store, { send, optedOut })
+  if (storage) {
+    setInterval(sender.beat, LEASE / 4)
+    // Another page released its lease (it was left): its records are ours to send now.
+    addEventListener('storage', (event) => event.key?.startsWith(prefix) && event.newValue === '0' && sender.beat())
+  }
+  document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && store.hide!(false))
+  addEventListener('pageshow', (event) => event.persisted && sender.wake())
+  addEventListener('online', sender.wake)
 }
