@@ -178,7 +178,8 @@ function mainThreadTasks(trace) {
       inside[name] = Math.round(((inside[name] ?? 0) + (e.tdur ?? e.dur ?? 0) / 1000) * 10) / 10
     }
   }
-  return { tasks: count, longestWallMs: Math.round(wall / 100) / 10, longestCpuMs: Math.round((longest?.tdur ?? 0) / 100) / 10, longestCpuInside: inside }
+  const top = Object.fromEntries(Object.entries(inside).filter(([, ms]) => ms >= 0.5).sort((a, b) => b[1] - a[1]).slice(0, 8))
+  return { tasks: count, longestWallMs: Math.round(wall / 100) / 10, longestCpuMs: Math.round((longest?.tdur ?? 0) / 100) / 10, longestCpuInside: top }
 }
 
 /**
