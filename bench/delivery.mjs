@@ -237,6 +237,7 @@ async function memoryRun(lib) {
     await page.waitForFunction(() => window.ready === true)
     await sleep(500)
     const baseline = rendererRss()
+    const heapBaseline = (await ask(page, () => performance.memory?.totalJSHeapSize, 1000, 0)) ?? 0
     let peak = baseline
     const perTick = Math.max(1, Math.round(RATE / 100))
     await browser.startTracing(page, { categories: ['toplevel', 'devtools.timeline', 'v8'] })
@@ -292,11 +293,13 @@ async function memoryRun(lib) {
     result.longestStallMs = longestStallMs
     if (crashed) result.stopped = 'Target crashed (the renderer died)'
     else {
-      const tasks = await ask(page, () => ({ longest: window.longest, count: window.longTasks, queued: localStorage.length ? Object.keys(localStorage).reduce((n, key) => n + (localStorage.getItem(key) ?? '').length, 0) : 0 }), 5000, null)
+      const tasks = await ask(page, () => ({ longest: window.longest, count: window.longTasks, heap: performance.memory?.totalJSHeapSize, queued: localStorage.length ? Object.keys(localStorage).reduce((n, key) => n + (localStorage.getItem(key) ?? '').length, 0) : 0 }), 5000, null)
       if (tasks) {
         result.longestTaskMs = Math.round(tasks.longest)
         result.longTasks = tasks.count
         result.localStorageKb = Math.round(tasks.queued / 1024)
+        // The JS heap's share of the RSS (the rest: native memory, localStorage's cache, code).
+        result.jsHeapGrowthMb = Math.round(((tasks.heap ?? 0) - heapBaseline) / 1024 / 1024)
       } else result.longestTaskMs = null
       if (result.longestTaskMs === null && longestStallMs) result.longestTaskAtLeastMs = longestStallMs
     }
@@ -315,12 +318,12 @@ async function memory() {
   for (const lib of LIB_NAMES) results[lib] = await memoryRun(lib)
   log(`\nMemory: ${EVENTS} tracks at ${RATE}/s during an API outage (500s), persistence localStorage, batching as shipped`)
   log(`target (ours): renderer RSS growth < ${TARGET_RSS_MB} MB, no main-thread task over ${TARGET_TASK_MS} ms`)
-  log(`${'library'.padEnd(24)}${'RSS growth'.padEnd(14)}${'longest task'.padEnd(15)}${'… CPU time'.padEnd(13)}${'… wall (trace)'.padEnd(16)}${'unresponsive'.padEnd(14)}${'burst took'.padEnd(12)}note`)
+  log(`${'library'.padEnd(24)}${'RSS growth'.padEnd(20)}${'longest task'.padEnd(15)}${'… CPU time'.padEnd(13)}${'… wall (trace)'.padEnd(16)}${'unresponsive'.padEnd(14)}${'burst took'.padEnd(12)}note`)
   const ms = (value) => (value != null ? `${value} ms` : '–')
   for (const lib of LIB_NAMES) {
     const r = results[lib]
     log(
-      `${LIBS[lib].label.padEnd(24)}${`${r.rssGrowthMb ?? '–'} MB`.padEnd(14)}${(r.longestTaskMs != null ? `${r.longestTaskMs} ms` : r.longestTaskAtLeastMs ? `≥ ${r.longestTaskAtLeastMs} ms` : '–').padEnd(15)}` +
+      `${LIBS[lib].label.padEnd(24)}${`${r.rssGrowthMb ?? '–'} MB${r.jsHeapGrowthMb != null ? ` (JS ${r.jsHeapGrowthMb})` : ''}`.padEnd(20)}${(r.longestTaskMs != null ? `${r.longestTaskMs} ms` : r.longestTaskAtLeastMs ? `≥ ${r.longestTaskAtLeastMs} ms` : '–').padEnd(15)}` +
         `${ms(r.longestTaskCpuMs).padEnd(13)}${ms(r.longestTaskWallMs).padEnd(16)}${`${r.unresponsiveSeconds ?? '–'} s`.padEnd(14)}${`${r.burstSeconds ?? '–'} s`.padEnd(12)}${r.stopped ?? ''}`,
     )
   }
