@@ -100,18 +100,21 @@ export async function measure() {
   }
 }
 
+// The delivery queue's sender: batching, fetch, retries, keepalive, leases (docs/delivery.md).
+const SENDER_BUDGET = 1.5 * KB
+
 /** The budgets, in gzipped bytes (docs/performance.md). */
 export function budgets() {
   return {
     // What every page loads with a splitting bundler. An earlier 3 kB target was
     // withdrawn: measured, it would drop specified behaviour (see `--modules`).
-    // The 6 kB asked for the entry with the delivery layer is missed: the
-    // contract fixes (5.5 kB) and the delivery queue (+1.9 kB) measure 7.5 kB
-    // together; making the sender a lazy chunk is the next step
-    // (docs/performance.md, "Bytes"). This budget holds the line against growth.
-    wrapper: 7.6 * KB,
-    // Loaded only with `debug: true`, and only on pages with mParticle.
-    lazy: { messages: 1.1 * KB, bridge: 1 * KB },
+    // The delivery queue's durable half is in it (a record is stored before the
+    // call resolves); its sender is a lazy chunk (docs/delivery.md). This
+    // budget is the measured size plus ~100 B: it holds the line against growth.
+    wrapper: 6.85 * KB,
+    // Loaded only with `debug: true`, only on pages with mParticle, and right
+    // after start on every page (the delivery queue's sender, docs/delivery.md).
+    lazy: { messages: 1.1 * KB, bridge: 1 * KB, sender: SENDER_BUDGET },
     // Script tag, mixpanel-browser's core included, every feature of this package.
     iife: 25 * KB,
     snippet: 1 * KB,
@@ -130,6 +133,7 @@ export function readmeBlock(sizes) {
     `| … the same with its lazy chunks inlined (a bundler without code splitting) | ${kb(sizes.inlined.gzip)} | |`,
     `| … its lazy chunk of debug sentences (loaded only with \`debug: true\`) | ${kb(sizes.lazy.messages.gzip)} | ${kb(limit.lazy.messages)} |`,
     `| … its lazy chunk of the mParticle bridge (loaded only when mParticle is on the page) | ${kb(sizes.lazy.bridge.gzip)} | ${kb(limit.lazy.bridge)} |`,
+    `| … its lazy chunk of the delivery queue's sender (loaded right after start) | ${kb(sizes.lazy.sender.gzip)} | ${kb(limit.lazy.sender)} |`,
     `| \`dist/mixpanel-device-mode.iife.js\` (script tag, mixpanel-browser included) | ${kb(sizes.iife.gzip)} | ${kb(limit.iife)} |`,
     `| mixpanel-browser's own \`mixpanel.min.js\`, for comparison | ${kb(sizes.official.gzip)} | |`,
     `| \`dist/snippet.min.js\` (optional inline loader) | ${kb(sizes.snippet.gzip)} | ${kb(limit.snippet)} |`,
@@ -171,6 +175,7 @@ async function main(argv) {
     ['  with its lazy chunks inlined', sizes.inlined, undefined],
     ['  lazy chunk: debug sentences', sizes.lazy.messages, limit.lazy.messages],
     ['  lazy chunk: mParticle bridge', sizes.lazy.bridge, limit.lazy.bridge],
+    ['  lazy chunk: delivery sender', sizes.lazy.sender, limit.lazy.sender],
     ['mixpanel-device-mode.iife.js', sizes.iife, limit.iife],
     ['mixpanel.min.js (mixpanel-browser)', sizes.official, undefined],
     ['snippet.min.js', sizes.snippet, limit.snippet],

@@ -1,18 +1,17 @@
 // Pure delivery decisions (docs/delivery.md): what an answer means, how long
-// to wait, what the queue keeps. No clock, no randomness, no browser here.
+// to wait, how old a record may be. No clock, no randomness, no browser
+// here. Used by the sender only (a lazy chunk): the caps are in queue.ts.
 
 /** At most this many records per request (Mixpanel's limit for /track, /engage, /groups). */
 export const BATCH = 50
-/** Queue cap: records … */
-export const MAX_RECORDS = 2000
-/** … and characters of stored JSON (localStorage holds ~5 M characters per origin, shared with the page). */
-export const MAX_CHARS = 2_000_000
 /** Records older than this are dropped: Mixpanel's /track refuses events more than 5 days old. */
 export const MAX_AGE = 5 * 24 * 3600_000
 /** A request that has not answered after this long is abandoned and retried. */
 export const TIMEOUT = 15_000
 /** Longest wait between attempts, whatever `Retry-After` says. */
 export const MAX_WAIT = 600_000
+/** A page's lease lapses after this long without a heartbeat (every LEASE / 4). */
+export const LEASE = 20_000
 /** Retry backoff: 1 s, 2 s, 4 s … capped at one minute, each with up to 50 % jitter. */
 const BACKOFF_BASE = 1000
 const BACKOFF_CAP = 60_000

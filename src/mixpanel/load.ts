@@ -7,47 +7,70 @@ import type { MixpanelLike } from './types'
 
 let instances = 0
 
+/** mixpanel-browser's cookie helper (`mixpanel._.cookie`, on the module object since 2.x): every cookie it reads or writes goes through it. */
+interface CookieHelper {
+  get(name: string): string | null
+  set(name: string, value: string, days?: number): unknown
+  set_seconds(name: string, value: string, seconds?: number): unknown
+}
+
+/** Whether reading `document.cookie` throws (a sandboxed frame without `allow-same-origin`). */
+function cookiesThrow(): boolean {
+  try {
+    void document.cookie
+    return false
+  } catch {
+    return true
+  }
+}
+
+/**
+ * Points mixpanel-browser's cookie helper at a map in memory: its identity,
+ * super properties and opt-out state then live as long as the page
+ * (docs/delivery.md, "Storage faults"). Only where reading cookies throws, so
+ * every instance of that mixpanel-browser would fail on them anyway.
+ */
+function cookiesInMemory(cookie: CookieHelper): void {
+  const jar = new Map<string, string>()
+  // A negative lifetime is how the helper removes a cookie.
+  cookie.set = cookie.set_seconds = (name, value, time) => (time! < 0 ? jar.delete(name) : jar.set(name, '' + value))
+  cookie.get = (name) => jar.get(name) ?? null
+}
+
 /**
  * The mixpanel-browser instance to use: the page's own when it is already
  * loaded, the page's own initialised with our settings when it is not, or a
  * named instance of the bundled core (so a page's own `mixpanel` is untouched).
  * Its requests then go through our delivery queue (docs/delivery.md).
- * Throws when mixpanel-browser cannot start with any persistence.
+ * Storage that throws degrades persistence: cookies → localStorage → memory.
+ * Throws when mixpanel-browser cannot start.
  */
 export function startMixpanel(settings: NormalizedSettings, given: MixpanelLike | undefined, note: (note: Note, ...details: unknown[]) => void): MixpanelLike {
-  const storage = settings.persistence === 'none' ? undefined : usableStorage()
+  const local = usableStorage()
+  const storage = settings.persistence === 'none' ? undefined : local
+  const module = (given ?? bundled) as unknown as { _?: { cookie?: CookieHelper } }
   let instance = given
-  // The persistence mixpanel-browser started with (true: it was already running).
-  let started: string | boolean = !!given?.__loaded
-  let failure: unknown
-  if (!given) instances += 1
-  if (!started) {
+  const asked = settings.persistence
+  // What mixpanel-browser keeps its state in: asked for cookies that throw,
+  // localStorage when it works; asked for localStorage that throws, it uses
+  // cookies by itself; cookies that throw are then kept in memory.
+  let used: string = asked
+  if (!given?.__loaded) {
+    const blocked = cookiesThrow() && !!module._?.cookie
+    if (blocked) cookiesInMemory(module._!.cookie!)
+    const persistence = asked === 'cookie' && blocked && local ? 'localStorage' : asked
+    if (asked !== 'none') used = persistence === 'localStorage' && local ? persistence : blocked ? 'memory' : 'cookie'
+    const config = mixpanelConfig({ ...settings, persistence })
+    // Its opt-out state too: with localStorage failing it goes where the rest goes.
+    if (!local) config.opt_out_tracking_persistence_type ??= 'cookie'
+    if (!given) instances += 1
     const name = instances > 1 ? `mixpanel_device_mode_${instances}` : 'mixpanel_device_mode'
-    // Cookies that throw (sandboxed frames) make init throw: localStorage
-    // persistence is tried next when it works. With both blocked,
-    // mixpanel-browser cannot run (its calls read document.cookie).
-    for (const persistence of settings.persistence === 'cookie' && storage ? (['cookie', 'localStorage'] as const) : [settings.persistence]) {
-      const config = mixpanelConfig({ ...settings, persistence })
-      // localStorage persistence still touches document.cookie once, moving an
-      // old cookie at init: it gets an empty one for that moment.
-      const shim = failure !== undefined && !!Object.defineProperty(document, 'cookie', { configurable: true, get: () => '', set() {} })
-      try {
-        if (given) given.init(settings.token, config)
-        else instance = (bundled as unknown as MixpanelLike).init(settings.token, config, name) || undefined
-      } catch (error) {
-        failure = error
-        continue
-      } finally {
-        if (shim) delete (document as { cookie?: string }).cookie
-      }
-      started = persistence
-      break
-    }
+    if (given) given.init(settings.token, config)
+    else instance = (bundled as unknown as MixpanelLike).init(settings.token, config, name) || undefined
   }
-  if (!started || !instance?.__loaded) throw failure ?? new Error(`mixpanel-browser${given ? ' given in `deps.mixpanel`' : ''} did not initialise`)
+  if (!instance?.__loaded) throw new Error(`mixpanel-browser${given ? ' given in `deps.mixpanel`' : ''} did not initialise`)
   // Debug says which persistence is in force when storage failed.
-  const used = started === true ? settings.persistence : started
-  if (used !== settings.persistence || (!storage && used !== 'none')) note([PERSISTENCE_FALLBACK, settings.persistence, used, storage ? 'localStorage' : 'memory'])
+  if (used !== asked || (!storage && asked !== 'none')) note([PERSISTENCE_FALLBACK, asked, used, storage ? 'localStorage' : 'memory'])
   try {
     if (!deliver(instance, settings.token, storage, note)) note([DELIVERY_OFF])
   } catch (error) {

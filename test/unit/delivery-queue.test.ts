@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
-import { BATCH, MAX_AGE, MAX_RECORDS } from '../../src/delivery/policy'
-import { createQueue, LEASE, type Answer, type Queue } from '../../src/delivery/queue'
+import { BATCH, LEASE, MAX_AGE } from '../../src/delivery/policy'
+import { createStore, MAX_RECORDS } from '../../src/delivery/queue'
+import { startSender, type Answer } from '../../src/delivery/sender'
 import { DELIVERY_DROPPED, DELIVERY_STORAGE, type Note } from '../../src/notes'
 
 const PREFIX = '__mpdm_tok_'
@@ -46,22 +47,36 @@ let sent: Sent[]
 let notes: Note[]
 let optedOut: boolean
 
-function queue(store: FakeStorage | undefined = storage, by = 'me'): Queue {
+/** A page's queue: the store (queue.ts) and, unless `sending` is false, its sender (sender.ts). */
+function queue(store: FakeStorage | undefined = storage, by = 'me', sending = true) {
   // The first draw names the page (each queue its own); the others are jitter, fixed at the middle.
   let named = false
-  return createQueue({
+  const kept = createStore({
     prefix: PREFIX,
     storage: store as unknown as Storage,
+    now: Date.now,
+    random: () => (named ? 0.5 : ((named = true), Math.random())),
+    note: (note) => void notes.push(note),
+  })
+  const sender = sending ? startSender(kept, {
     send: (url, body, keepalive) =>
       new Promise<Answer>((resolve, reject) => {
         const data = JSON.parse(body) as { event: string }[]
         sent.push({ by, url, events: data.map((r) => r.event), keepalive, answer: resolve, fail: () => reject(new TypeError('Failed to fetch')) })
       }),
-    now: Date.now,
-    random: () => (named ? 0.5 : ((named = true), Math.random())),
-    note: (note) => void notes.push(note),
     optedOut: () => optedOut,
-  })
+  }) : undefined
+  return {
+    store: kept,
+    push: kept.push,
+    beat: () => sender!.beat(),
+    /** What the page's `pagehide` listener does (browser.ts). */
+    leave: () => {
+      kept.hide?.(true)
+      kept.release()
+    },
+    hide: (leaving: boolean) => kept.hide!(leaving),
+  }
 }
 
 /** Lets timers due now and settled promises run. */
@@ -266,7 +281,7 @@ describe('leaving the page and taking over', () => {
     q.push(URL, event('A'))
     await tick()
     q.push(URL, event('B'))
-    q.hide(true)
+    q.leave()
     expect(sent.map((s) => [s.events, s.keepalive])).toEqual([[['A'], false], [['A', 'B'], true]])
     expect(records(storage).sort()).toEqual(['A', 'B'])
     const lease = Object.keys(storage).find((key) => !key.includes('.'))!
@@ -277,10 +292,9 @@ describe('leaving the page and taking over', () => {
     const first = queue()
     first.push(URL, event('A'))
     first.push(URL, event('B'))
-    first.hide(true)
+    first.leave()
     sent = []
-    const next = queue()
-    next.beat()
+    queue()
     await tick()
     expect(sent.map((s) => s.events)).toEqual([['A', 'B']])
     // Now under the new page's lease, and the old lease is gone.
@@ -300,5 +314,89 @@ describe('leaving the page and taking over', () => {
     me.beat()
     await tick()
     expect(mine()).toEqual([['A']])
+  })
+})
+
+describe('bounded work (docs/delivery.md, "Bounds")', () => {
+  /** Counts the storage calls made while `run` runs. */
+  function calls(run: () => void): { set: number; remove: number; get: number; keys: number } {
+    const counts = { set: 0, remove: 0, get: 0, keys: 0 }
+    const { setItem, removeItem, getItem } = storage
+    storage.setItem = function (key, value) { counts.set++; return setItem.call(this, key, value) }
+    storage.removeItem = function (key) { counts.remove++; return removeItem.call(this, key) }
+    storage.getItem = function (key) { counts.get++; return getItem.call(this, key) }
+    try {
+      run()
+    } finally {
+      Object.assign(storage, { setItem, removeItem, getItem })
+      for (const name of ['setItem', 'removeItem', 'getItem']) delete (storage as any)[name]
+    }
+    return counts
+  }
+
+  test('at the cap a push costs one write and one removal, however many records came before; memory stays bounded', async () => {
+    const q = queue(storage, 'me', false)
+    for (let i = 0; i < MAX_RECORDS * 5; i++) q.push(URL, event('E', i))
+    expect(calls(() => q.push(URL, event('Last'))).valueOf()).toEqual({ set: 1, remove: 1, get: 0, keys: 0 })
+    expect(records(storage)).toHaveLength(MAX_RECORDS)
+    // Dropped records are compacted away: the list never holds much more than the cap.
+    expect(q.store.items.length).toBeLessThanOrEqual(2 * MAX_RECORDS + 64)
+    expect(q.store.items.filter((item) => item.f >= 0)).toHaveLength(MAX_RECORDS)
+  })
+
+  test('records are stored before the sender loads; once it does, it sends them', async () => {
+    const q = queue(storage, 'me', false)
+    q.push(URL, event('A'))
+    q.push(URL, event('B'))
+    await tick(1000)
+    expect(records(storage).sort()).toEqual(['A', 'B'])
+    startSender(q.store, {
+      send: (url, body, keepalive) => new Promise<Answer>((resolve) => void sent.push({ by: 'me', url, events: JSON.parse(body).map((r: any) => r.event), keepalive, answer: resolve, fail() {} })),
+      optedOut: () => false,
+    })
+    await tick()
+    expect(sent.map((s) => s.events)).toEqual([['A', 'B']])
+  })
+
+  test('a page left before its sender loaded releases its lease; the next page sends its records, once', async () => {
+    const first = queue(storage, 'first', false)
+    first.push(URL, event('A'))
+    first.push(URL, event('B'))
+    first.leave()
+    expect(sent).toEqual([])
+    queue(storage, 'next')
+    await tick()
+    expect(sent.map((s) => [s.by, s.events])).toEqual([['next', ['A', 'B']]])
+    sent[0]!.answer({ status: 200 })
+    await tick()
+    expect(Object.keys(storage)).toEqual([])
+  })
+
+  test('taking over many records is done 100 per task, oldest first', async () => {
+    const first = queue(storage, 'first', false)
+    for (let i = 0; i < 250; i++) first.push(URL, event('E', i))
+    first.leave()
+    const next = queue(storage, 'next', false)
+    // The next page's sender starts: its first heartbeat takes over the first 100 at once.
+    const moved = calls(() => startSender(next.store, { send: () => new Promise<Answer>(() => {}), optedOut: () => false }))
+    expect(moved.remove).toBe(100 + 1)
+    expect(next.store.items.map((item) => JSON.parse(item.j).properties.$insert_id)).toEqual(Array.from({ length: 100 }, (_, i) => `E-${i}`))
+    await tick(1)
+    expect(next.store.items.map((item) => JSON.parse(item.j).properties.$insert_id)).toEqual(Array.from({ length: 250 }, (_, i) => `E-${i}`))
+    expect(records(storage)).toHaveLength(250)
+  })
+
+  test('leaving with a full queue sends only what fits in the keepalive quota (64 kB); the rest stays stored', async () => {
+    const q = queue()
+    const big = (n: number): string => JSON.stringify({ event: 'Big', properties: { $insert_id: `big-${n}`, pad: 'x'.repeat(1000) } })
+    for (let i = 0; i < 500; i++) q.push(URL, big(i))
+    await tick()
+    sent = []
+    q.leave()
+    const count = sent.reduce((n, s) => n + s.events.length, 0)
+    expect(sent.every((s) => s.keepalive)).toBe(true)
+    expect(count).toBeGreaterThan(50)
+    expect(count).toBeLessThanOrEqual(Math.ceil(64_000 / big(0).length) + 1)
+    expect(records(storage)).toHaveLength(500)
   })
 })

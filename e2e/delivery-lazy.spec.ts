@@ -1,0 +1,71 @@
+import { rm } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import type { Route } from '@playwright/test'
+import { expect, own, test } from './fixtures'
+import { bundleSpa } from './spa/bundle'
+
+// The delivery queue's sender is a lazy chunk of the ESM build, imported right
+// after start (docs/delivery.md, "Sizes"). Records are stored before each call
+// resolves whether or not it has loaded: a page left before it loaded is sent
+// by the next page, once.
+
+const RUN = `delivery-lazy-${process.pid}-${Date.now()}`
+const OUT = fileURLToPath(new URL(`./spa/dist/${RUN}/`, import.meta.url))
+const ASSETS = `/e2e/spa/dist/${RUN}`
+const TOKEN = 'lazy-sender-token'
+
+test.beforeAll(async () => {
+  test.setTimeout(60_000)
+  await bundleSpa(OUT)
+})
+
+test.afterAll(async () => {
+  await rm(OUT, { recursive: true, force: true })
+})
+
+/** A page of the ESM build (bundled as an app would) that runs `script` once `analytics` exists. */
+const app = (script: string): string => `<!doctype html><html><head><meta charset="utf-8"><title>Lazy sender</title></head><body>
+<script>window.SETTINGS = ${JSON.stringify({ token: TOKEN })}</script>
+<script type="module">
+  await import('${ASSETS}/lazy-main.js')
+  ${script}
+  window.done = true
+</script></body></html>`
+
+test('a page left before the sender chunk loaded: its calls were stored, and the next page sends each once, with the same $insert_id and time', async ({ page, site, inbox }) => {
+  // The first page's request for the chunk gets no answer: it never loads there.
+  const held: Route[] = []
+  let hold = true
+  await page.route('**/sender.js', (route) => (hold ? void held.push(route) : route.fallback()))
+  await page.goto(site.page('/lazy-sender/first.html', app(`
+    await analytics.identify('u1', { plan: 'pro' })
+    await analytics.track('A', { n: 1 })
+    await analytics.track('B', { n: 2 })
+  `)))
+  await page.waitForFunction(() => (window as any).done === true)
+  await expect.poll(() => held.length).toBe(1)
+  // Resolved, stored, not sent.
+  const stored = await page.evaluate((prefix) =>
+    Object.keys(localStorage).filter((key) => key.startsWith(prefix) && key.includes('.'))
+      .sort((a, b) => +a.split('.')[1]! - +b.split('.')[1]!)
+      .map((key) => JSON.parse(localStorage.getItem(key)!.split('\n')[2]!)), `__mpdm_${TOKEN}_`)
+  expect(stored.filter((r) => r.event).map((r) => [r.event, own(r.properties)])).toEqual([
+    ['$identify', { $anon_distinct_id: expect.any(String) }],
+    ['A', { n: 1, plan: 'pro', id: 'u1', mp_name_tag: 'u1' }],
+    ['B', { n: 2, plan: 'pro', id: 'u1', mp_name_tag: 'u1' }],
+  ])
+  expect(inbox.requests).toEqual([])
+
+  hold = false
+  await page.goto(site.page('/lazy-sender/next.html', app(`await analytics.track('Next')`)))
+  await inbox.until((i) => i.events('Next').length === 1 && i.events('B').length === 1 && i.engage().some((b) => b.$set?.plan))
+  const events = stored.filter((r) => r.event)
+  // Exactly once on the wire: the first page sent nothing, the next page sent each record once.
+  expect(inbox.events().filter((e) => e.event !== 'Next').map((e) => [e.event, e.properties.$insert_id, e.properties.time])).toEqual(
+    events.map((e) => [e.event, e.properties.$insert_id, e.properties.time]),
+  )
+  // The first page's trait update, once (the next page's re-identify sends its own $set_once of the referrer, identical).
+  expect(inbox.engage().filter((b) => b.$set)).toEqual(stored.filter((r) => r.$set))
+  await expect.poll(() => page.evaluate((prefix) => Object.keys(localStorage).filter((key) => key.startsWith(prefix)), `__mpdm_${TOKEN}_`)).toEqual([])
+  for (const route of held) await route.abort().catch(() => {})
+})
