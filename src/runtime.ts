@@ -40,11 +40,9 @@ export interface Runtime {
   send(message: Message): Promise<void>
   /** Applies operations. */
   perform(label: string, ops: Operation[]): Promise<void>
-  /** Runs a task with the instance (skipped when it could not start). */
-  use(label: string, task: (mixpanel: MixpanelLike) => void): Promise<void>
   /**
    * Runs `task` as one call: mixpanel-browser reads its stored state once for
-   * everything the task does, `use` and `send` included (docs/performance.md).
+   * everything the task does, `send` and `perform` included (docs/performance.md).
    */
   once<T>(task: () => T): T
 }
@@ -70,6 +68,7 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
   // One persistence read per call, on our own instance only (docs/performance.md).
   const once = <T>(task: () => T): T => (mixpanel && !deps.mixpanel ? withOneRead(mixpanel, task) : task())
 
+  /** Runs a task with the instance (skipped when it could not start). */
   function use(label: string, task: (mp: MixpanelLike) => void): Promise<void> {
     if (!mixpanel) browser && log.debug([NOT_RUNNING, label])
     else {
@@ -137,7 +136,6 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
     state,
     send,
     perform,
-    use,
     once,
   }
 }
