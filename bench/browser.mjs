@@ -233,8 +233,8 @@ async function main() {
     date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC', chromium: version, cpus: cpus().length, cpu: cpus()[0]?.model,
     memoryGB: Math.round(totalmem() / 2 ** 30), config: { batch_requests: false }, rounds: ROUNDS, callsPerRound: CALLS, warmup: WARMUP,
   }
-  log("Every side runs with mixpanelConfig { batch_requests: false }: mixpanel-browser's batch queue is being replaced by the delivery layer,")
-  log('and its queue rewrites would otherwise dominate. Requests go to the bench server on 127.0.0.1.')
+  log("Sides run with mixpanelConfig { batch_requests: false } (ours always does: its delivery queue sends), except the profile's")
+  log("'batched' side, mixpanel-browser's default batching. Requests go to the bench server on 127.0.0.1.")
 
   /** A fresh context and page per measurement: no state or memory carried over (the renderer once crashed at 9–11 GB in one page). */
   async function inPage(path, task) {
