@@ -7,7 +7,8 @@
 // server on 127.0.0.1. docs/performance.md explains every figure.
 //
 //   node bench/browser.mjs [--rounds 7] [--calls 120] [--warmup 30] [--batch 10] [--count 20] [--loads 20] [--events 1000]
-//                          [--only calls,counts,init,network] [--json-only]
+//                          [--profiled 200] [--only calls,counts,profile,init,network] [--json-only]
+// A quick look on a busy machine: --only counts,profile,init --rounds 3 --loads 10
 import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { cpus, totalmem } from 'node:os'
@@ -33,9 +34,11 @@ const COUNT = arg('count', 20)
 const BATCH = arg('batch', 10)
 const LOADS = arg('loads', 20)
 const EVENTS = arg('events', 1000)
+// Calls per side under the CPU profiler (section "profile").
+const PROFILED = arg('profiled', 200)
 const JSON_ONLY = process.argv.includes('--json-only')
 // The network section measures mixpanel-browser's batching, which the delivery layer replaces: only on request.
-const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1].split(',') : ['calls', 'counts', 'init']
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1].split(',') : ['calls', 'counts', 'profile', 'init']
 const run = (section) => ONLY.includes(section)
 const log = (...lines) => JSON_ONLY || console.log(...lines)
 
@@ -47,15 +50,18 @@ const KINDS = ['identify', 'track', 'page', 'group']
 // The naive one-call-per-trait side differs from the hand-written one only for identify and group.
 const SIDES = { identify: ['ours', 'hand', 'naive'], track: ['ours', 'hand'], page: ['ours', 'hand'], group: ['ours', 'hand', 'naive'] }
 
-/** mixpanel-browser's core alone, built exactly as the IIFE builds it (same stand-ins and edits, same terser). */
-async function coreAlone() {
+/**
+ * mixpanel-browser's core alone, built exactly as the IIFE builds it (same
+ * stand-ins and edits, same terser); `whole`: as an app bundles it from npm,
+ * nothing left out (its batching queue included).
+ */
+async function coreAlone(whole = false) {
   const entry = '\0bench-core'
   const bundle = await rollup({
     input: entry,
     plugins: [
       { name: 'entry', resolveId: (id) => (id === entry ? id : null), load: (id) => (id === entry ? "import mixpanel from 'mixpanel-browser/src/loaders/loader-module-core'; window.mixpanelCore = mixpanel" : null) },
-      mixpanelStubs(),
-      mixpanelEdits(),
+      ...(whole ? [] : [mixpanelStubs(), mixpanelEdits()]),
       nodeResolve({ browser: true }),
       commonjs(),
     ],
@@ -121,6 +127,57 @@ async function intercept(context) {
   return seen
 }
 
+// The profiled sides: ours, the hand-written calls unbatched (as in "calls"), and with mixpanel-browser's default batching.
+const PROFILED_SIDES = ['ours', 'hand', 'batched']
+
+/**
+ * Main-thread time per call from a CPU profile, in ms: `call` in the calls
+ * themselves, `after` in what runs later (timers, promise callbacks, request
+ * answers) from the page's own scripts, garbage collection included; the
+ * driver's own work (Playwright's evaluate) and idle time are not counted.
+ * `native`: the share of the total in the browser's storage, cookie and
+ * request functions, by name.
+ */
+function busyTime(profile, origin, calls) {
+  const nodes = new Map(profile.nodes.map((node) => [node.id, node]))
+  const parent = new Map()
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id)
+  // Per node: 'call' (under the harness's batch()), 'after' (under another page script), or null.
+  const kinds = new Map()
+  const kindOf = (id) => {
+    if (kinds.has(id)) return kinds.get(id)
+    let kind = null
+    for (let at = id; at !== undefined; at = parent.get(at)) {
+      const frame = nodes.get(at).callFrame
+      if (frame.url.endsWith('/harness.js') && frame.functionName === 'batch') {
+        kind = 'call'
+        break
+      }
+      if (frame.url.startsWith(origin)) kind = 'after'
+    }
+    kinds.set(id, kind)
+    return kind
+  }
+  const time = { call: 0, after: 0 }
+  const native = {}
+  for (let i = 0; i < profile.samples.length; i++) {
+    const id = profile.samples[i]
+    const dt = (profile.timeDeltas[i + 1] ?? 0) / 1000
+    const name = nodes.get(id).callFrame.functionName
+    const kind = name === '(garbage collector)' ? 'after' : kindOf(id)
+    if (!kind) continue
+    time[kind] += dt
+    if (/^(setItem|getItem|removeItem|get cookie|set cookie|send|fetch|sendBeacon)$/.test(name)) native[name] = (native[name] ?? 0) + dt
+  }
+  const total = time.call + time.after
+  return {
+    call: time.call / calls,
+    after: time.after / calls,
+    total: total / calls,
+    native: Object.fromEntries(Object.entries(native).map(([name, t]) => [name, Math.round((100 * t) / total)])),
+  }
+}
+
 const ratio = (a, b) => Math.round((a / b) * 100) / 100
 const ms = (x) => (x < 0.1 ? x.toFixed(3) : x.toFixed(2))
 const pad = (s, n) => String(s).padEnd(n)
@@ -142,6 +199,7 @@ async function main() {
   const official = await readFile(`${ROOT}node_modules/mixpanel-browser/dist/mixpanel.min.js`, 'utf8')
   const harness = await readFile(`${ROOT}bench/pages/harness.js`, 'utf8')
   const core = await coreAlone()
+  const wholeCore = await coreAlone(true)
   const files = {}
   const { server, seen, origin } = await startServer(files)
   const page = (title, library) => `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>
@@ -156,6 +214,8 @@ async function main() {
     '/ours.html': page('Bench Page', 'iife.js'),
     '/hand.html': page('Bench Page', 'core.js'),
     '/naive.html': page('Bench Page', 'core.js'),
+    '/batched.html': page('Bench Page', 'whole-core.js'),
+    '/whole-core.js': wholeCore,
     '/iife.js': iife,
     '/core.js': core,
     '/harness.js': harness,
@@ -173,8 +233,8 @@ async function main() {
     date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC', chromium: version, cpus: cpus().length, cpu: cpus()[0]?.model,
     memoryGB: Math.round(totalmem() / 2 ** 30), config: { batch_requests: false }, rounds: ROUNDS, callsPerRound: CALLS, warmup: WARMUP,
   }
-  log("Every side runs with mixpanelConfig { batch_requests: false }: mixpanel-browser's batch queue is being replaced by the delivery layer,")
-  log('and its queue rewrites would otherwise dominate. Requests go to the bench server on 127.0.0.1.')
+  log("Sides run with mixpanelConfig { batch_requests: false } (ours always does: its delivery queue sends), except the profile's")
+  log("'batched' side, mixpanel-browser's default batching. Requests go to the bench server on 127.0.0.1.")
 
   /** A fresh context and page per measurement: no state or memory carried over (the renderer once crashed at 9–11 GB in one page). */
   async function inPage(path, task) {
@@ -184,6 +244,29 @@ async function main() {
       const page = await context.newPage()
       await page.goto(`${origin}${path}`)
       return await task(page)
+    } finally {
+      await context.close()
+    }
+  }
+
+  /**
+   * One fresh load of an init page: wall-clock times (total, evaluate, start,
+   * first track) and the CPU time of the renderer's main thread from before
+   * the navigation to 300 ms after the load (Chromium's `ThreadTime` metric).
+   */
+  async function startUp(variant) {
+    const context = await browser.newContext()
+    await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort())
+    try {
+      const page = await context.newPage()
+      const cdp = await context.newCDPSession(page)
+      await cdp.send('Performance.enable')
+      const threadTime = async () => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'ThreadTime').value * 1000
+      const before = await threadTime()
+      await page.goto(`${origin}/init-${variant}.html`)
+      await page.waitForTimeout(300)
+      const cpu = (await threadTime()) - before
+      return [...(await page.evaluate(() => [window.t3 - window.t0, window.t1 - window.t0, window.t2 - window.t1, window.t3 - window.t2])), cpu]
     } finally {
       await context.close()
     }
@@ -249,15 +332,53 @@ async function main() {
       }
     }
 
-    // 3. Start-up: fresh context per load, the three variants interleaved; ours − core paired per load.
+    // 3. CPU profile: main-thread time per call including what each side defers to later tasks
+    //    (our delivery queue stores each record in the call and sends after it; mixpanel-browser's
+    //    default batching writes its queue after the call and flushes every 5 s), measured by
+    //    Chromium's sampling profiler over PROFILED calls and a 6 s wait after them.
+    results.profile = {}
+    for (const persistence of run('profile') ? ['cookie', 'localStorage'] : []) {
+      log(`CPU profile: ${persistence} (${PROFILED} calls per side, then 6 s)…`)
+      results.profile[persistence] = {}
+      for (const kind of KINDS) {
+        results.profile[persistence][kind] = {}
+        for (const side of PROFILED_SIDES) {
+          const context = await browser.newContext()
+          await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort())
+          try {
+            const page = await context.newPage()
+            await page.goto(`${origin}/${side}.html`)
+            await page.evaluate((o) => window.bench.prepare(o), { side, persistence, kind, apiHost: origin })
+            await page.evaluate((n) => window.bench.batch(n), WARMUP)
+            // Let the warm-up's deferred work finish (mixpanel-browser's batches flush every 5 s).
+            await page.waitForTimeout(side === 'batched' ? 6000 : 500)
+            const cdp = await context.newCDPSession(page)
+            await cdp.send('Profiler.enable')
+            await cdp.send('Profiler.setSamplingInterval', { interval: 50 })
+            await cdp.send('Profiler.start')
+            for (let done = 0; done < PROFILED; done += BATCH) await page.evaluate((n) => window.bench.batch(n), Math.min(BATCH, PROFILED - done))
+            await page.waitForTimeout(6000)
+            const { profile } = await cdp.send('Profiler.stop')
+            results.profile[persistence][kind][side] = busyTime(profile, origin, PROFILED)
+          } finally {
+            await context.close()
+          }
+        }
+      }
+    }
+
+    // 4. Start-up: fresh context per load, the three variants interleaved; ours − core paired per load.
     const init = { ours: [], core: [], official: [] }
     if (run('init')) log(`start-up (${LOADS} fresh loads each)…`)
     for (let i = 0; run('init') && i < LOADS; i++) {
       for (const variant of Object.keys(init)) {
-        init[variant].push(await inPage(`/init-${variant}.html`, (page) => page.evaluate(() => [window.t3 - window.t0, window.t1 - window.t0, window.t2 - window.t1, window.t3 - window.t2])))
+        init[variant].push(await startUp(variant))
       }
     }
     const column = (rows, i) => rows.map((row) => row[i])
+    // CPU time of the page's main thread (ms), which a busy machine changes far less than the wall clock.
+    if (init.ours.length > 0) results.initCpu = Object.fromEntries(Object.entries(init).map(([k, rows]) => [k, spread(column(rows, 4))]))
+    if (init.ours.length > 0) results.initCpu.extra = spread(init.ours.map((row, i) => row[4] - init.core[i][4]))
     results.init = Object.fromEntries(
       Object.entries(init)
         .filter(([, rows]) => rows.length > 0)
@@ -265,7 +386,7 @@ async function main() {
     )
     if (init.ours.length > 0) results.init.extra = spread(init.ours.map((row, i) => row[0] - init.core[i][0]))
 
-    // 4. Network (only with --only network): EVENTS tracks with mixpanel-browser's default batching.
+    // 5. Network (only with --only network): EVENTS tracks with mixpanel-browser's default batching.
     results.network = {}
     if (run('network')) log(`network (${EVENTS} tracks each, default batching; waits for the 5 s flushes)…`)
     for (const side of run('network') ? ['ours', 'hand'] : []) {
@@ -289,7 +410,7 @@ async function main() {
   }
   results.requestsServed = seen.requests
 
-  // 5. Bytes.
+  // 6. Bytes.
   const sizes = await measure()
   results.bytes = {
     wrapper: sizes.wrapper.gzip,
@@ -326,6 +447,18 @@ function report(r) {
       log(`${pad(kind, 10)}ours ${pad(cell(sides.ours), 26)}hand-written ${pad(cell(sides.hand), 26)}${sides.naive ? `naive ${cell(sides.naive)}` : ''}`)
     }
   }
+  for (const [persistence, kinds] of Object.entries(r.profile)) {
+    log(`\nCPU profile, ${persistence} persistence: main-thread ms per call, in the call + deferred to later tasks = total; ratio = ours / side`)
+    log(`(hand: unbatched, as above; batched: mixpanel-browser's default batching, its whole npm core). % = share of the total in storage/cookie/request functions`)
+    for (const [kind, sides] of Object.entries(kinds)) {
+      const cell = (side) => {
+        const p = sides[side]
+        const natives = Object.entries(p.native).filter(([, share]) => share >= 3).map(([name, share]) => `${name} ${share}%`).join(', ')
+        return `${side} ${ms(p.call)} + ${ms(p.after)} = ${ms(p.total)}${side === 'ours' ? '' : ` (ratio ${ratio(sides.ours.total, p.total)})`}${natives ? ` [${natives}]` : ''}`
+      }
+      log(`${pad(kind, 10)}${PROFILED_SIDES.map(cell).join(' | ')}`)
+    }
+  }
   if (r.init.ours) {
     log('\nStart-up: script evaluation to the first event sent (ms, median of fresh loads; min–max)')
     log(`${pad('', 22)}${lpad('total', 20)}${lpad('evaluate', 10)}${lpad('start', 8)}${lpad('track', 8)}`)
@@ -335,6 +468,9 @@ function report(r) {
     }
     const e = r.init.extra
     log(`paired extra of ours over the core: ${ms(e.median)} ms (min ${ms(e.min)}, max ${ms(e.max)}); target ≤ ${STARTUP_TARGET} ms ${e.median <= STARTUP_TARGET ? 'met' : 'MISSED'}`)
+    const c = r.initCpu
+    log(`main-thread CPU time of the whole load (ms, median; min–max): ours ${ms(c.ours.median)}, core ${ms(c.core.median)}, mixpanel.min.js ${ms(c.official.median)}`)
+    log(`paired extra CPU time of ours over the core: ${ms(c.extra.median)} ms (min ${ms(c.extra.min)}, max ${ms(c.extra.max)}); target ≤ ${STARTUP_TARGET} ms ${c.extra.median <= STARTUP_TARGET ? 'met' : 'MISSED'}`)
   }
   if (Object.keys(r.network).length > 0) log(`\nNetwork: ${EVENTS} tracks, mixpanel-browser's default batching`)
   for (const [k, v] of Object.entries(r.network)) log(`${pad(k, 10)}${lpad(v.requests, 5)} requests, ${v.records} records, ${v.bodyBytes} body bytes (+${v.urlBytes} URL bytes), ${v.seconds.toFixed(1)} s`)

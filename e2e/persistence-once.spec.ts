@@ -1,5 +1,5 @@
 import type { BrowserContext, Page } from '@playwright/test'
-import { analyticsPage, expect, MixpanelInbox, test } from './fixtures'
+import { analyticsPage, expect, iifePage, MixpanelInbox, test } from './fixtures'
 
 // One persistence read per call (src/mixpanel/persistence-once.ts,
 // docs/performance.md) in the built script-tag bundle with mixpanel-browser's
@@ -110,8 +110,8 @@ for (const persistence of ['cookie', 'localStorage'] as const) {
     const without = await runCalls(browser, url, persistence, true)
     const withIt = await runCalls(browser, url, persistence, false)
     // Without it mixpanel-browser re-reads its entry again and again in a call; with it,
-    // once per call, plus the facade's own read of the user before an identify with a userId.
-    expect(withIt.perCall).toEqual([1, 1, 1, 2, 2, 1, 1, 1, 2, 1])
+    // once per call, the facade's own check of the user (identify) included.
+    expect(withIt.perCall).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 1, 1])
     expect(without.perCall.every((loads, i) => loads >= withIt.perCall[i]!)).toBe(true)
     expect(without.perCall.reduce((a, b) => a + b), without.perCall.join()).toBeGreaterThan(60)
     expect(withIt.records.length).toBeGreaterThan(15)
@@ -194,4 +194,43 @@ test('each call reads the entry once, so a change made between calls (another ta
   await inbox.until((i) => i.events('After').length === 1)
   expect(inbox.events('After')[0]!.properties.plan).toBe('changed in another tab')
   expect(await page.evaluate(() => (window as any).loads)).toBe(1)
+})
+
+test('start-up reads the stored entry once for its own checks (stored `length`/`bucket`, the known user re-identified)', async ({ browser, site }) => {
+  const key = `mp_${TOKEN}_mixpanel`
+  // Reads of mixpanel-browser's entry from its \`loaded\` callback (inside
+  // init) to the end of createAnalytics(): the rest of init's own work
+  // (default super properties, the initial referrer) and our start-up.
+  // `frozen`: \`load\` made read-only in \`loaded\`, so our start-up reads as mixpanel-browser always does.
+  const script = (frozen: boolean) => `
+    const getItem = Storage.prototype.getItem
+    window.reads = 0
+    Storage.prototype.getItem = function (name) {
+      if (name === ${JSON.stringify(key)}) window.reads += 1
+      return getItem.apply(this, arguments)
+    }
+    const create = ${JSON.stringify(settings('localStorage'))}
+    create.mixpanelConfig.loaded = (mp) => {
+      window.reads = 0
+      if (${frozen}) Object.defineProperty(mp.persistence, 'load', { value: mp.persistence.load, writable: false })
+    }
+    window.analytics = MixpanelDeviceMode.createAnalytics(create)`
+  const readsAtStart = async (frozen: boolean) => {
+    const context = await browser.newContext()
+    const inbox = new MixpanelInbox()
+    await inbox.attach(context)
+    const page = await context.newPage()
+    // A known user with a People update, stored by an earlier page.
+    await page.goto(site.page('/once/first.html', analyticsPage(settings('localStorage'), '')))
+    await page.evaluate(() => (window as any).analytics.identify('u1', { plan: 'pro', tags: ['a'] }))
+    await page.goto(site.page(`/once/start-${frozen}.html`, iifePage(script(frozen))))
+    const reads = await page.evaluate(() => (window as any).reads as number)
+    await context.close()
+    return reads
+  }
+  const without = await readsAtStart(true)
+  const withIt = await readsAtStart(false)
+  // mixpanel-browser's own 7 after \`loaded\`, then ours: one read, where
+  // reading as mixpanel-browser does takes 17 (4 checks, then identify).
+  expect({ ours: withIt - 7, without: without - 7 }).toEqual({ ours: 1, without: 17 })
 })

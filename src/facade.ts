@@ -140,12 +140,15 @@ export function facadeFor(runtime: Runtime): Analytics {
           }
           message.context = { page: { ...page, ...options?.context?.page } }
         }
-        if (type === 'identify') {
-          // analytics.js keeps traits per user: a different userId starts afresh.
-          const changed = message.userId && message.userId !== runtime.state.userId
-          traits = { ...(changed ? {} : traits), ...message.traits }
-        }
-        work = runtime.send(message)
+        // One read of mixpanel-browser's state for the check and the call.
+        work = runtime.once(() => {
+          if (type === 'identify') {
+            // analytics.js keeps traits per user: a different userId starts afresh.
+            const changed = message.userId && message.userId !== runtime.state.userId
+            traits = { ...(changed ? {} : traits), ...message.traits }
+          }
+          return runtime.send(message)
+        })
       }
     } catch (error) {
       debug([CALL_FAILED, type], error)

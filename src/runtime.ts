@@ -40,8 +40,11 @@ export interface Runtime {
   send(message: Message): Promise<void>
   /** Applies operations. */
   perform(label: string, ops: Operation[]): Promise<void>
-  /** Runs a task with the instance (skipped when it could not start). */
-  use(label: string, task: (mixpanel: MixpanelLike) => void): Promise<void>
+  /**
+   * Runs `task` as one call: mixpanel-browser reads its stored state once for
+   * everything the task does, `send` and `perform` included (docs/performance.md).
+   */
+  once<T>(task: () => T): T
 }
 
 /** Starts mixpanel-browser with the settings (and the mParticle bridge when mParticle shows up). */
@@ -62,12 +65,15 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
     superProperty: (name) => mixpanel?.get_property(name),
   }
 
+  // One persistence read per call, on our own instance only (docs/performance.md).
+  const once = <T>(task: () => T): T => (mixpanel && !deps.mixpanel ? withOneRead(mixpanel, task) : task())
+
+  /** Runs a task with the instance (skipped when it could not start). */
   function use(label: string, task: (mp: MixpanelLike) => void): Promise<void> {
     if (!mixpanel) browser && log.debug([NOT_RUNNING, label])
     else {
       try {
-        // One persistence read per call, on our own instance only (docs/performance.md).
-        deps.mixpanel ? task(mixpanel) : withOneRead(mixpanel, () => task(mixpanel!))
+        once(() => task(mixpanel!))
       } catch (error) {
         log.debug([CALL_FAILED, label], error)
       }
@@ -108,7 +114,7 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
     mixpanel = startMixpanel(settings, deps.mixpanel, log.debug)
     // Start-up operations (translate/start.ts): the known user re-identified,
     // stored `length`/`bucket` repaired, People queues dropped without `people`.
-    applyAll('start', mixpanel, startOperations(state, settings.people))
+    once(() => applyAll('start', mixpanel!, startOperations(state, settings.people)))
   } catch (error) {
     if (mixpanel) log.debug([REIDENTIFY_FAILED], error)
     // Said even without `debug`: nothing will reach Mixpanel.
@@ -130,6 +136,6 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
     state,
     send,
     perform,
-    use,
+    once,
   }
 }

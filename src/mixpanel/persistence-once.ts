@@ -38,9 +38,11 @@ const inCall = new WeakSet<object>()
  * version) or cannot be replaced, the task runs as usual.
  */
 export function withOneRead<T>(mixpanel: MixpanelLike, task: () => T): T {
+  // A nested call (the facade's check of the user, the mParticle bridge inside a call) shares the outer one.
+  const current = (mixpanel as { persistence?: object }).persistence
+  if (current && inCall.has(current)) return task()
   const persistence = persistenceOf(mixpanel)
-  // A nested call (the mParticle bridge inside a call) shares the outer one.
-  if (!persistence || inCall.has(persistence)) return task()
+  if (!persistence) return task()
   const own = METHODS.filter((name) => Object.prototype.hasOwnProperty.call(persistence, name))
   const { load, save, remove } = persistence
   let read = false
