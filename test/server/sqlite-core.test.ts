@@ -27,21 +27,22 @@ describe('SqliteCore', () => {
     const pending = write(core, 'u2')
     // The second webhook's group is open (its COMMIT waits for the next turn of the event loop).
     expect(core.db.inTransaction).toBe(true)
-    const claimed = core.claim('mixpanel', { owner: 'o', max: 10, now: 1, leaseMs: 1000 })
+    const claiming = core.claim('mixpanel', { owner: 'o', max: 10, now: 1, leaseMs: 1000 })
     expect(core.db.inTransaction).toBe(false)
+    const claimed = await claiming
     expect(claimed?.rows.map((r) => r.userKey)).toEqual(['u1', 'u2'])
     await expect(pending).resolves.toEqual({ duplicate: false, queued: 1 })
   })
 
   it('fails the health probe, naming SHIM_DB, when the database cannot grow (a full disk)', async () => {
     const { core, path } = open()
-    expect(() => core.checkWritable(1)).not.toThrow()
+    await expect(core.checkWritable(1)).resolves.toBeUndefined()
     const pages = core.db.pragma('page_count', { simple: true }) as number
     core.db.pragma(`max_page_count = ${pages}`)
     // Fill what is left, as webhooks would until the disk is full.
     const fill = core.db.prepare("INSERT INTO records (kind, scope, key, value, updated_at) VALUES ('membership', '', ?, hex(zeroblob(500)), 0)")
     expect(() => { for (let i = 0; ; i++) fill.run(`u${i}`) }).toThrow('database or disk is full')
-    expect(() => core.checkWritable(2)).toThrow(`cannot write to the SQLite database "${path}" (SHIM_DB): database or disk is full`)
+    await expect(core.checkWritable(2)).rejects.toThrow(`cannot write to the SQLite database "${path}" (SHIM_DB): database or disk is full`)
   })
 
   it('refuses a second connection to the same file, naming it', () => {
@@ -93,9 +94,9 @@ describe('a database written by the first shim (schema 1)', () => {
       [['customer_id:d1', { identity: { type: 'customer_id', value: 'd1' }, in: true }]],
       [],
     ])
-    expect(core.claim('mixpanel', { owner: 'o', max: 10, now: 5, leaseMs: 1000 })?.rows).toMatchObject([{ id: 1, userKey: 'c1', attempts: 0 }])
-    expect(core.requeueFailed('mparticle', 5)).toBe(1)
-    const mp = core.claim('mparticle', { owner: 'o', max: 10, now: 5, leaseMs: 1000 })
+    expect((await core.claim('mixpanel', { owner: 'o', max: 10, now: 5, leaseMs: 1000 }))?.rows).toMatchObject([{ id: 1, userKey: 'c1', attempts: 0 }])
+    expect(await core.requeueFailed('mparticle', 5)).toBe(1)
+    const mp = await core.claim('mparticle', { owner: 'o', max: 10, now: 5, leaseMs: 1000 })
     expect(mp?.rows).toMatchObject([{ id: 2, userKey: 'customer_id:d1', attempts: 0 }])
   })
 })
