@@ -15,9 +15,9 @@ const open = (): { core: SqliteCore; path: string } => {
   cleanups.push(cleanup, () => core.close())
   return { core, path }
 }
-const write = (core: SqliteCore, key: string) => core.commit({
+const write = (core: SqliteCore, key: string, userKey = key) => core.commit({
   dedupe: { source: 't', key }, writes: [], deleteScopes: [], now: 1,
-  outgoing: [{ sink: 'mixpanel', dest: 'd', userKey: key, payload: { v: key } }],
+  outgoing: [{ sink: 'mixpanel', dest: 'd', userKey, payload: { v: key } }],
 })
 
 describe('SqliteCore', () => {
@@ -43,6 +43,37 @@ describe('SqliteCore', () => {
     const fill = core.db.prepare("INSERT INTO records (kind, scope, key, value, updated_at) VALUES ('membership', '', ?, hex(zeroblob(500)), 0)")
     expect(() => { for (let i = 0; ; i++) fill.run(`u${i}`) }).toThrow('database or disk is full')
     await expect(core.checkWritable(2)).rejects.toThrow(`cannot write to the SQLite database "${path}" (SHIM_DB): database or disk is full`)
+  })
+
+  it('with synchronous=full, resolves a commit only after the WAL\'s fdatasync, and acknowledges nothing once one failed', async () => {
+    const { dir, cleanup } = tempDir()
+    const path = join(dir, 'shim.sqlite')
+    const core = new SqliteCore({ path, synchronous: 'full' })
+    const fd = core as unknown as { walFd: number }
+    const walFd = fd.walFd
+    cleanups.push(cleanup, async () => { fd.walFd = walFd; await core.close() })
+    await expect(write(core, 'u1')).resolves.toEqual({ duplicate: false, queued: 1 })
+    // An fdatasync that fails (EBADF here; EIO on a failing disk): the commit was written but is not known to be on disk.
+    fd.walFd = 1_000_000
+    await expect(write(core, 'u2')).rejects.toThrow(`cannot sync (fdatasync) the WAL of the SQLite database "${path}" (SHIM_DB)`)
+    fd.walFd = walFd
+    await expect(write(core, 'u3')).rejects.toThrow('cannot sync (fdatasync)')
+    await expect(core.checkWritable(3)).rejects.toThrow('cannot sync (fdatasync)')
+  })
+
+  it('claims in steps, and an older row of a user requeued between two steps still holds the user back', async () => {
+    const { dir, cleanup } = tempDir()
+    const core = new SqliteCore({ path: join(dir, 'shim.sqlite'), synchronous: 'normal', outboxChunk: 2 })
+    cleanups.push(cleanup, () => core.close())
+    await write(core, 'a')
+    const failed = await core.claim('mixpanel', { owner: 'o', max: 10, now: 1, leaseMs: 1000 })
+    core.keepFailed('o', failed!.rows.map((r) => r.id), 'HTTP 400', 1)
+    for (const user of ['b', 'c', 'd', 'a', 'e']) await write(core, `${user}2`, user)
+    const claiming = core.claim('mixpanel', { owner: 'p', max: 10, now: 1, leaseMs: 1000 })
+    // Runs after the first step (b, c) and before the second (d, a): "a"'s failed row is pending again, not in this claim.
+    expect(await core.requeueFailed('mixpanel', 1)).toBe(1)
+    expect((await claiming)?.rows.map((r) => r.userKey)).toEqual(['b', 'c', 'd', 'e'])
+    expect((await core.claim('mixpanel', { owner: 'q', max: 10, now: 1, leaseMs: 1000 }))?.rows.map((r) => r.userKey)).toEqual(['a', 'a'])
   })
 
   it('refuses a second connection to the same file, naming it', () => {
