@@ -1,8 +1,8 @@
 /**
  * The SQLite backend's synchronous core (better-sqlite3, WAL). It runs in the
  * thread that owns the connection (a worker thread in production, see
- * sqlite-worker.ts) and only reads and writes: the locking, planning and
- * retrying around it is in locked-store.ts.
+ * sqlite-worker.ts) and only reads and writes: the locking and planning
+ * around it is in sqlite.ts.
  *
  * One process per file: the connection takes SQLite's exclusive lock at open
  * and keeps it, so a second shim on the same `SHIM_DB` is refused before it
@@ -17,6 +17,9 @@
  * fdatasync covers every commit written before it started (group commit).
  * SQLite's own FULL mode syncs inside COMMIT, on this thread: every slow
  * fsync of a busy disk (tens of ms) held up every webhook behind it.
+ * Checkpoints stay at SQLite's default (every 1,000 WAL pages, inside a
+ * COMMIT, on this thread): many short ones delay a webhook less than a few
+ * long ones of a bigger WAL (each writes and syncs every page it copies).
  */
 import { closeSync, fdatasync, openSync, statSync } from 'node:fs'
 import Database from 'better-sqlite3'
@@ -76,16 +79,6 @@ export interface SqliteOptions {
  */
 export const OUTBOX_CHUNK = 200
 
-/**
- * A checkpoint (copying the WAL into the database file, two fsyncs) runs
- * inside the COMMIT that crosses this many WAL pages, on the thread that
- * applies webhooks: 10–100 ms during which none is applied. At SQLite's
- * default (1,000 pages, 4 MB) a membership webhook of 20 profiles (about 50
- * pages) made one every ~20 commits; at 16,000 (a 64 MB WAL) there are 16
- * times fewer, each rewriting a page changed many times once.
- */
-export const WAL_CHECKPOINT_PAGES = 16_000
-
 /** Lets the event loop run what waits (a webhook's message to the worker) before going on. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
@@ -137,7 +130,6 @@ export class SqliteCore {
       const mode = this.db.pragma('journal_mode = WAL', { simple: true })
       const ownSync = opts.synchronous === 'full' && mode === 'wal'
       this.db.pragma(`synchronous = ${opts.synchronous === 'full' && !ownSync ? 'FULL' : 'NORMAL'}`)
-      this.db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`)
       const version = this.db.pragma('user_version', { simple: true }) as number
       if (version > SCHEMA_VERSION) throw new Error(`it was written by a newer shim (schema ${version} > ${SCHEMA_VERSION})`)
       this.db.transaction(() => {
