@@ -70,7 +70,9 @@ describe('SqliteCore', () => {
     core.keepFailed('o', failed!.rows.map((r) => r.id), 'HTTP 400', 1)
     for (const user of ['b', 'c', 'd', 'a', 'e']) await write(core, `${user}2`, user)
     const claiming = core.claim('mixpanel', { owner: 'p', max: 10, now: 1, leaseMs: 1000 })
-    // Runs after the first step (b, c) and before the second (d, a): "a"'s failed row is pending again, not in this claim.
+    // The first step (b, c) runs at once; the next one after a turn of the event loop. In between, "a"'s failed row
+    // becomes pending again: not part of this claim, it still holds "a" back.
+    await new Promise((resolve) => setImmediate(resolve))
     expect(await core.requeueFailed('mixpanel', 1)).toBe(1)
     expect((await claiming)?.rows.map((r) => r.userKey)).toEqual(['b', 'c', 'd', 'e'])
     expect((await core.claim('mixpanel', { owner: 'q', max: 10, now: 1, leaseMs: 1000 }))?.rows.map((r) => r.userKey)).toEqual(['a', 'a'])

@@ -105,6 +105,14 @@ export class SqliteCore {
   private syncWaiters: { resolve: () => void; reject: (err: Error) => void }[] = []
   /** After a failed fdatasync nothing more is acknowledged: what is on disk is unknown until a restart recovers it. */
   private syncFailure: Error | undefined
+  /**
+   * Outbox row ids: the highest written, the highest committed, and the
+   * highest known to be on disk. Claims only hand out rows up to the last:
+   * nothing reaches a destination before its webhook could be acknowledged.
+   */
+  private writtenRowId = 0
+  private committedRowId = 0
+  private syncedRowId = 0
 
   constructor(readonly opts: SqliteOptions) {
     const { path } = opts
@@ -145,6 +153,9 @@ export class SqliteCore {
       throw sqliteError(path, 'cannot use', err)
     }
     this.inode = path === ':memory:' || path === '' ? undefined : fileId(path)
+    // What is in the file at open is on disk (or is what a restart recovered from it).
+    const newest = (this.db.prepare('SELECT max(id) FROM outbox_rows').pluck().get() as number | null) ?? 0
+    this.writtenRowId = this.committedRowId = this.syncedRowId = newest
   }
 
   private prepare() {
@@ -166,7 +177,7 @@ export class SqliteCore {
       // `+next_attempt_at`: walk outbox_rows_claim in id order (due rows are nearly all of the pending ones) instead of
       // sorting every due row found through outbox_rows_due.
       dueRows: db.prepare(`SELECT id, sink, dest, user_key, payload, attempts, created_at FROM outbox_rows
-        WHERE sink = ? AND state = 'pending' AND +next_attempt_at <= ? AND id > ? ORDER BY id LIMIT ?`),
+        WHERE sink = ? AND state = 'pending' AND +next_attempt_at <= ? AND id > ? AND id <= ? ORDER BY id LIMIT ?`),
       olderRows: db.prepare('SELECT id FROM outbox_rows WHERE sink = ? AND dest = ? AND user_key = ? AND id < ?').pluck(),
       lease: db.prepare("UPDATE outbox_rows SET state = 'leased', owner = ?, lease_until = ?, updated_at = ? WHERE id = ?"),
       complete: db.prepare("DELETE FROM outbox_rows WHERE id = ? AND state = 'leased' AND owner = ?"),
@@ -224,7 +235,10 @@ export class SqliteCore {
       if (w.value === null || w.value === undefined) this.s.del.run(w.kind, w.scope, w.key)
       else this.s.put.run(w.kind, w.scope, w.key, JSON.stringify(w.value), c.now)
     }
-    for (const u of c.outgoing) this.s.insertRow.run(u.sink, u.dest, u.userKey, JSON.stringify(u.payload), c.now, c.now, c.now)
+    for (const u of c.outgoing) {
+      const id = Number(this.s.insertRow.run(u.sink, u.dest, u.userKey, JSON.stringify(u.payload), c.now, c.now, c.now).lastInsertRowid)
+      if (id > this.writtenRowId) this.writtenRowId = id
+    }
     return true
   }
 
@@ -283,6 +297,7 @@ export class SqliteCore {
         this.group = undefined
         try {
           this.db.exec('COMMIT')
+          this.committedRowId = this.writtenRowId
         } catch (err) {
           if (this.db.inTransaction) this.db.exec('ROLLBACK')
           reject(sqliteError(this.opts.path, 'cannot commit to', err))
@@ -314,6 +329,7 @@ export class SqliteCore {
 
   private startSync(): void {
     const waiters = this.syncWaiters
+    const covered = this.committedRowId
     this.syncWaiters = []
     this.syncing = true
     fdatasync(this.walFd!, (err) => {
@@ -323,6 +339,7 @@ export class SqliteCore {
         for (const w of [...waiters, ...this.syncWaiters.splice(0)]) w.reject(this.syncFailure)
         return
       }
+      this.syncedRowId = Math.max(this.syncedRowId, covered)
       for (const w of waiters) w.resolve()
       if (this.syncWaiters.length > 0) this.startSync()
     })
@@ -358,6 +375,10 @@ export class SqliteCore {
    */
   async claim(sink: Sink, o: ClaimOptions): Promise<Claimed | undefined> {
     if (this.pausedUntil(sink) > o.now) return undefined
+    // Rows committed so far become claimable once an fdatasync covers them (at once without one, see `durable`).
+    if (this.group !== undefined) this.flushGroup()
+    await this.durable()
+    const upTo = this.walFd === undefined ? Number.MAX_SAFE_INTEGER : this.syncedRowId
     const chunk = this.opts.outboxChunk ?? OUTBOX_CHUNK
     let dest: string | undefined
     const rows: OutboxRow[] = []
@@ -368,7 +389,7 @@ export class SqliteCore {
       const step = this.tx(() => {
         const taken: OutboxRow[] = []
         let scanned = 0
-        for (const r of this.s.dueRows.iterate(sink, o.now, after, chunk) as IterableIterator<RowShape>) {
+        for (const r of this.s.dueRows.iterate(sink, o.now, after, upTo, chunk) as IterableIterator<RowShape>) {
           scanned++
           after = r.id
           if (dest !== undefined && r.dest !== dest) continue
