@@ -115,7 +115,13 @@ export async function stopProcess(child) {
   await exited
 }
 
-export function request(agent, port, method, path, body) {
+/**
+ * One request. A kept-alive connection the server closed just as it was
+ * reused fails with ECONNRESET before anything was sent back: sent again once
+ * on a new connection, as Node's documentation advises (a webhook is deduped
+ * by its id, so a second delivery changes nothing twice).
+ */
+export function request(agent, port, method, path, body, retried = false) {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path, agent,
       headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
@@ -123,7 +129,10 @@ export function request(agent, port, method, path, body) {
       res.on('data', (c) => chunks.push(c))
       res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8') }))
     })
-    req.on('error', reject)
+    req.on('error', (err) => {
+      if (!retried && req.reusedSocket && err.code === 'ECONNRESET') resolve(request(agent, port, method, path, body, true))
+      else reject(err)
+    })
     req.end(body)
   })
 }
