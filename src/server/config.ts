@@ -48,7 +48,7 @@ export const ENV_VARS: readonly EnvVarDoc[] = [
   { name: 'SHIM_HTTP_TIMEOUT_MS', default: '30000', description: 'timeout of one outgoing request' },
   { name: 'SHIM_LEASE_MS', default: 'from SHIM_HTTP_TIMEOUT_MS + 60000', description: 'how long a sender holds a batch it claimed; a replica that dies loses its batches to the others after this (must exceed `SHIM_HTTP_TIMEOUT_MS`)' },
   { name: 'SHIM_SHUTDOWN_TIMEOUT_MS', default: '10000', description: 'SIGTERM: how long to keep draining before exiting' },
-  { name: 'SHIM_SQLITE_SYNCHRONOUS', default: 'full', description: '`full`: fsync before a webhook is acknowledged; `normal`: faster, survives a crash of the process but a power cut may lose the last commits' },
+  { name: 'SHIM_SQLITE_SYNCHRONOUS', default: 'full', description: '`full`: fsync (an fdatasync of the WAL) before a webhook is acknowledged; `normal`: faster, survives a crash of the process but a power cut may lose the last commits' },
   { name: 'SHIM_SQLITE_WORKER', default: 'true', description: 'run SQLite in a worker thread, so commits (fsync) do not block request handling' },
   { name: 'SHIM_DEDUPE_RETENTION_HOURS', default: '168', description: 'how long delivered message ids are remembered to drop replays' },
   { name: 'SHIM_LOG_LEVEL', default: 'info', description: '`debug` / `info` / `warn` / `error` / `silent`' },

@@ -15,9 +15,9 @@ const open = (): { core: SqliteCore; path: string } => {
   cleanups.push(cleanup, () => core.close())
   return { core, path }
 }
-const write = (core: SqliteCore, key: string) => core.commit({
+const write = (core: SqliteCore, key: string, userKey = key) => core.commit({
   dedupe: { source: 't', key }, writes: [], deleteScopes: [], now: 1,
-  outgoing: [{ sink: 'mixpanel', dest: 'd', userKey: key, payload: { v: key } }],
+  outgoing: [{ sink: 'mixpanel', dest: 'd', userKey, payload: { v: key } }],
 })
 
 describe('SqliteCore', () => {
@@ -27,21 +27,55 @@ describe('SqliteCore', () => {
     const pending = write(core, 'u2')
     // The second webhook's group is open (its COMMIT waits for the next turn of the event loop).
     expect(core.db.inTransaction).toBe(true)
-    const claimed = core.claim('mixpanel', { owner: 'o', max: 10, now: 1, leaseMs: 1000 })
+    const claiming = core.claim('mixpanel', { owner: 'o', max: 10, now: 1, leaseMs: 1000 })
     expect(core.db.inTransaction).toBe(false)
+    const claimed = await claiming
     expect(claimed?.rows.map((r) => r.userKey)).toEqual(['u1', 'u2'])
     await expect(pending).resolves.toEqual({ duplicate: false, queued: 1 })
   })
 
   it('fails the health probe, naming SHIM_DB, when the database cannot grow (a full disk)', async () => {
     const { core, path } = open()
-    expect(() => core.checkWritable(1)).not.toThrow()
+    await expect(core.checkWritable(1)).resolves.toBeUndefined()
     const pages = core.db.pragma('page_count', { simple: true }) as number
     core.db.pragma(`max_page_count = ${pages}`)
     // Fill what is left, as webhooks would until the disk is full.
     const fill = core.db.prepare("INSERT INTO records (kind, scope, key, value, updated_at) VALUES ('membership', '', ?, hex(zeroblob(500)), 0)")
     expect(() => { for (let i = 0; ; i++) fill.run(`u${i}`) }).toThrow('database or disk is full')
-    expect(() => core.checkWritable(2)).toThrow(`cannot write to the SQLite database "${path}" (SHIM_DB): database or disk is full`)
+    await expect(core.checkWritable(2)).rejects.toThrow(`cannot write to the SQLite database "${path}" (SHIM_DB): database or disk is full`)
+  })
+
+  it('with synchronous=full, resolves a commit only after the WAL\'s fdatasync, and acknowledges nothing once one failed', async () => {
+    const { dir, cleanup } = tempDir()
+    const path = join(dir, 'shim.sqlite')
+    const core = new SqliteCore({ path, synchronous: 'full' })
+    const fd = core as unknown as { walFd: number }
+    const walFd = fd.walFd
+    cleanups.push(cleanup, async () => { fd.walFd = walFd; await core.close() })
+    await expect(write(core, 'u1')).resolves.toEqual({ duplicate: false, queued: 1 })
+    // An fdatasync that fails (EBADF here; EIO on a failing disk): the commit was written but is not known to be on disk.
+    fd.walFd = 1_000_000
+    await expect(write(core, 'u2')).rejects.toThrow(`cannot sync (fdatasync) the WAL of the SQLite database "${path}" (SHIM_DB)`)
+    fd.walFd = walFd
+    await expect(write(core, 'u3')).rejects.toThrow('cannot sync (fdatasync)')
+    await expect(core.checkWritable(3)).rejects.toThrow('cannot sync (fdatasync)')
+  })
+
+  it('claims in steps, and an older row of a user requeued between two steps still holds the user back', async () => {
+    const { dir, cleanup } = tempDir()
+    const core = new SqliteCore({ path: join(dir, 'shim.sqlite'), synchronous: 'normal', outboxChunk: 2 })
+    cleanups.push(cleanup, () => core.close())
+    await write(core, 'a')
+    const failed = await core.claim('mixpanel', { owner: 'o', max: 10, now: 1, leaseMs: 1000 })
+    core.keepFailed('o', failed!.rows.map((r) => r.id), 'HTTP 400', 1)
+    for (const user of ['b', 'c', 'd', 'a', 'e']) await write(core, `${user}2`, user)
+    const claiming = core.claim('mixpanel', { owner: 'p', max: 10, now: 1, leaseMs: 1000 })
+    // The first step (b, c) runs at once; the next one after a turn of the event loop. In between, "a"'s failed row
+    // becomes pending again: not part of this claim, it still holds "a" back.
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(await core.requeueFailed('mixpanel', 1)).toBe(1)
+    expect((await claiming)?.rows.map((r) => r.userKey)).toEqual(['b', 'c', 'd', 'e'])
+    expect((await core.claim('mixpanel', { owner: 'q', max: 10, now: 1, leaseMs: 1000 }))?.rows.map((r) => r.userKey)).toEqual(['a', 'a'])
   })
 
   it('refuses a second connection to the same file, naming it', () => {
@@ -93,9 +127,9 @@ describe('a database written by the first shim (schema 1)', () => {
       [['customer_id:d1', { identity: { type: 'customer_id', value: 'd1' }, in: true }]],
       [],
     ])
-    expect(core.claim('mixpanel', { owner: 'o', max: 10, now: 5, leaseMs: 1000 })?.rows).toMatchObject([{ id: 1, userKey: 'c1', attempts: 0 }])
-    expect(core.requeueFailed('mparticle', 5)).toBe(1)
-    const mp = core.claim('mparticle', { owner: 'o', max: 10, now: 5, leaseMs: 1000 })
+    expect((await core.claim('mixpanel', { owner: 'o', max: 10, now: 5, leaseMs: 1000 }))?.rows).toMatchObject([{ id: 1, userKey: 'c1', attempts: 0 }])
+    expect(await core.requeueFailed('mparticle', 5)).toBe(1)
+    const mp = await core.claim('mparticle', { owner: 'o', max: 10, now: 5, leaseMs: 1000 })
     expect(mp?.rows).toMatchObject([{ id: 2, userKey: 'customer_id:d1', attempts: 0 }])
   })
 })

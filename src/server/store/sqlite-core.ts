@@ -1,14 +1,27 @@
 /**
  * The SQLite backend's synchronous core (better-sqlite3, WAL). It runs in the
  * thread that owns the connection (a worker thread in production, see
- * sqlite-worker.ts) and only reads and writes: the locking, planning and
- * retrying around it is in locked-store.ts.
+ * sqlite-worker.ts) and only reads and writes: the locking and planning
+ * around it is in sqlite.ts.
  *
  * One process per file: the connection takes SQLite's exclusive lock at open
  * and keeps it, so a second shim on the same `SHIM_DB` is refused before it
  * touches anything (before any lease is released).
+ *
+ * Durability with `synchronous: 'full'` (the default): a webhook's commit is
+ * acknowledged only once an fdatasync of the WAL file that began after its
+ * COMMIT has returned. SQLite runs with synchronous=NORMAL (it writes each
+ * commit's WAL frames and syncs only around checkpoints, which keeps the file
+ * consistent after a power cut) and the fdatasync runs on libuv's thread
+ * pool, so this thread goes on with the next messages meanwhile, and one
+ * fdatasync covers every commit written before it started (group commit).
+ * SQLite's own FULL mode syncs inside COMMIT, on this thread: every slow
+ * fsync of a busy disk (tens of ms) held up every webhook behind it.
+ * Checkpoints stay at SQLite's default (every 1,000 WAL pages, inside a
+ * COMMIT, on this thread): many short ones delay a webhook less than a few
+ * long ones of a bigger WAL (each writes and syncs every page it copies).
  */
-import { statSync } from 'node:fs'
+import { closeSync, fdatasync, openSync, statSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { migrateV1 } from './sqlite-migrate.js'
 import { addLoaded, emptyState, missing } from './state.js'
@@ -44,6 +57,8 @@ CREATE TABLE IF NOT EXISTS outbox_rows (
 );
 CREATE INDEX IF NOT EXISTS outbox_rows_user ON outbox_rows (sink, dest, user_key, id);
 CREATE INDEX IF NOT EXISTS outbox_rows_due ON outbox_rows (sink, state, next_attempt_at);
+-- Claims read a sink's pending rows in id order from here, without sorting the whole outbox first.
+CREATE INDEX IF NOT EXISTS outbox_rows_claim ON outbox_rows (sink, state, id);
 CREATE TABLE IF NOT EXISTS sinks (
   sink TEXT PRIMARY KEY, paused_until INTEGER NOT NULL, kind TEXT, reason TEXT, failures INTEGER NOT NULL, since INTEGER NOT NULL
 ) WITHOUT ROWID;
@@ -52,7 +67,20 @@ CREATE TABLE IF NOT EXISTS sinks (
 export interface SqliteOptions {
   path: string
   synchronous: 'full' | 'normal'
+  /** Rows leased or completed per transaction (tests make it small); between two, waiting webhooks run. */
+  outboxChunk?: number
 }
+
+/**
+ * A claim or a completion of a whole batch (up to 2,000 rows) in one
+ * transaction held the thread for 20–100 ms, and every webhook arriving
+ * meanwhile waited that long (docs/shim.md, "Benchmark"). In steps of this
+ * many rows, the webhooks waiting in between run between two steps.
+ */
+export const OUTBOX_CHUNK = 200
+
+/** Lets the event loop run what waits (a webhook's message to the worker) before going on. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 /** Names the file and the variable, so an operator knows what to fix. */
 export function sqliteError(path: string, what: string, err: unknown): Error {
@@ -70,6 +98,21 @@ export class SqliteCore {
   /** The file's identity at open: /healthz notices when it is deleted or replaced. */
   private readonly inode: { dev: number; ino: number } | undefined
   private group: { done: Promise<void> } | undefined
+  /** The WAL file, opened once to fdatasync it (see the header); undefined when SQLite syncs by itself or nothing is on disk. */
+  private walFd: number | undefined
+  private syncing = false
+  /** Callers waiting for an fdatasync that has not started yet. */
+  private syncWaiters: { resolve: () => void; reject: (err: Error) => void }[] = []
+  /** After a failed fdatasync nothing more is acknowledged: what is on disk is unknown until a restart recovers it. */
+  private syncFailure: Error | undefined
+  /**
+   * Outbox row ids: the highest written, the highest committed, and the
+   * highest known to be on disk. Claims only hand out rows up to the last:
+   * nothing reaches a destination before its webhook could be acknowledged.
+   */
+  private writtenRowId = 0
+  private committedRowId = 0
+  private syncedRowId = 0
 
   constructor(readonly opts: SqliteOptions) {
     const { path } = opts
@@ -92,8 +135,9 @@ export class SqliteCore {
       throw sqliteError(path, 'cannot lock', err)
     }
     try {
-      this.db.pragma('journal_mode = WAL')
-      this.db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`)
+      const mode = this.db.pragma('journal_mode = WAL', { simple: true })
+      const ownSync = opts.synchronous === 'full' && mode === 'wal'
+      this.db.pragma(`synchronous = ${opts.synchronous === 'full' && !ownSync ? 'FULL' : 'NORMAL'}`)
       const version = this.db.pragma('user_version', { simple: true }) as number
       if (version > SCHEMA_VERSION) throw new Error(`it was written by a newer shim (schema ${version} > ${SCHEMA_VERSION})`)
       this.db.transaction(() => {
@@ -102,11 +146,16 @@ export class SqliteCore {
         this.db.pragma(`user_version = ${SCHEMA_VERSION}`)
       }).immediate()
       this.s = this.prepare()
+      // The WAL exists once a transaction ran; SQLite keeps it (never replaces it) while its exclusive lock is held.
+      this.walFd = ownSync ? openSync(`${path}-wal`, 'r') : undefined
     } catch (err) {
       this.db.close()
       throw sqliteError(path, 'cannot use', err)
     }
     this.inode = path === ':memory:' || path === '' ? undefined : fileId(path)
+    // What is in the file at open is on disk (or is what a restart recovered from it).
+    const newest = (this.db.prepare('SELECT max(id) FROM outbox_rows').pluck().get() as number | null) ?? 0
+    this.writtenRowId = this.committedRowId = this.syncedRowId = newest
   }
 
   private prepare() {
@@ -125,10 +174,11 @@ export class SqliteCore {
 
       insertRow: db.prepare(`INSERT INTO outbox_rows (sink, dest, user_key, payload, state, attempts, next_attempt_at, created_at, updated_at)
         VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)`),
+      // `+next_attempt_at`: walk outbox_rows_claim in id order (due rows are nearly all of the pending ones) instead of
+      // sorting every due row found through outbox_rows_due.
       dueRows: db.prepare(`SELECT id, sink, dest, user_key, payload, attempts, created_at FROM outbox_rows
-        WHERE sink = ? AND state = 'pending' AND next_attempt_at <= ? ORDER BY id`),
-      heldBack: db.prepare(`SELECT 1 FROM outbox_rows WHERE sink = ? AND dest = ? AND user_key = ? AND id < ?
-        AND (state <> 'pending' OR next_attempt_at > ?) LIMIT 1`).pluck(),
+        WHERE sink = ? AND state = 'pending' AND +next_attempt_at <= ? AND id > ? AND id <= ? ORDER BY id LIMIT ?`),
+      olderRows: db.prepare('SELECT id FROM outbox_rows WHERE sink = ? AND dest = ? AND user_key = ? AND id < ?').pluck(),
       lease: db.prepare("UPDATE outbox_rows SET state = 'leased', owner = ?, lease_until = ?, updated_at = ? WHERE id = ?"),
       complete: db.prepare("DELETE FROM outbox_rows WHERE id = ? AND state = 'leased' AND owner = ?"),
       reschedule: db.prepare(`UPDATE outbox_rows SET state = 'pending', owner = NULL, lease_until = NULL, attempts = attempts + ?,
@@ -140,8 +190,10 @@ export class SqliteCore {
       releaseAll: db.prepare("UPDATE outbox_rows SET state = 'pending', owner = NULL, lease_until = NULL, updated_at = ? WHERE state = 'leased'"),
       requeue: db.prepare(`UPDATE outbox_rows SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?
         WHERE state = 'failed' AND (? IS NULL OR sink = ?)`),
-      dueSummary: db.prepare(`SELECT count(*) AS due, min(created_at) AS oldest FROM outbox_rows
-        WHERE sink = ? AND state = 'pending' AND next_attempt_at <= ?`),
+      // Counted from the index alone; the oldest is the first due row (ids follow arrival), not a look at every row.
+      dueCount: db.prepare("SELECT count(*) FROM outbox_rows WHERE sink = ? AND state = 'pending' AND next_attempt_at <= ?").pluck(),
+      firstDue: db.prepare(`SELECT created_at FROM outbox_rows WHERE sink = ? AND state = 'pending' AND +next_attempt_at <= ?
+        ORDER BY id LIMIT 1`).pluck(),
       nextDue: db.prepare("SELECT min(next_attempt_at) FROM outbox_rows WHERE sink = ? AND state = 'pending' AND next_attempt_at > ?").pluck(),
       gauges: db.prepare('SELECT sink, state, count(*) AS n, min(created_at) AS oldest FROM outbox_rows GROUP BY sink, state'),
 
@@ -183,7 +235,10 @@ export class SqliteCore {
       if (w.value === null || w.value === undefined) this.s.del.run(w.kind, w.scope, w.key)
       else this.s.put.run(w.kind, w.scope, w.key, JSON.stringify(w.value), c.now)
     }
-    for (const u of c.outgoing) this.s.insertRow.run(u.sink, u.dest, u.userKey, JSON.stringify(u.payload), c.now, c.now, c.now)
+    for (const u of c.outgoing) {
+      const id = Number(this.s.insertRow.run(u.sink, u.dest, u.userKey, JSON.stringify(u.payload), c.now, c.now, c.now).lastInsertRowid)
+      if (id > this.writtenRowId) this.writtenRowId = id
+    }
     return true
   }
 
@@ -229,6 +284,7 @@ export class SqliteCore {
 
   /** Opens a group transaction if none is open; resolves when it has committed. */
   private joinGroup(): Promise<void> {
+    if (this.syncFailure !== undefined) throw this.syncFailure
     if (this.group === undefined) {
       this.db.exec('BEGIN IMMEDIATE')
       let resolve: () => void = () => {}
@@ -241,11 +297,13 @@ export class SqliteCore {
         this.group = undefined
         try {
           this.db.exec('COMMIT')
-          resolve()
+          this.committedRowId = this.writtenRowId
         } catch (err) {
           if (this.db.inTransaction) this.db.exec('ROLLBACK')
           reject(sqliteError(this.opts.path, 'cannot commit to', err))
+          return
         }
+        this.durable().then(resolve, reject)
       }
       this.group = group
       this.flushGroup = group.finish
@@ -257,8 +315,44 @@ export class SqliteCore {
   /** Commits the open group now: outbox changes are never part of a webhook's transaction. */
   private flushGroup: () => void = () => {}
 
-  /** Runs `fn` in its own transaction, committed before it returns. */
+  /**
+   * Resolves once everything committed so far is on disk: after an
+   * fdatasync of the WAL that started after this call (see the header).
+   */
+  durable(): Promise<void> {
+    if (this.walFd === undefined) return Promise.resolve()
+    if (this.syncFailure !== undefined) return Promise.reject(this.syncFailure)
+    const waited = new Promise<void>((resolve, reject) => this.syncWaiters.push({ resolve, reject }))
+    if (!this.syncing) this.startSync()
+    return waited
+  }
+
+  private startSync(): void {
+    const waiters = this.syncWaiters
+    const covered = this.committedRowId
+    this.syncWaiters = []
+    this.syncing = true
+    fdatasync(this.walFd!, (err) => {
+      this.syncing = false
+      if (err !== null) {
+        this.syncFailure = sqliteError(this.opts.path, 'cannot sync (fdatasync) the WAL of', err)
+        for (const w of [...waiters, ...this.syncWaiters.splice(0)]) w.reject(this.syncFailure)
+        return
+      }
+      this.syncedRowId = Math.max(this.syncedRowId, covered)
+      for (const w of waiters) w.resolve()
+      if (this.syncWaiters.length > 0) this.startSync()
+    })
+  }
+
+  /**
+   * Runs `fn` in its own transaction, committed before it returns. The
+   * outbox's own writes (claims, completions, pauses) do not wait for an
+   * fdatasync: the next one covers them, and a power cut before it only
+   * makes an update go out once more.
+   */
   private tx<T>(fn: () => T): T {
+    if (this.syncFailure !== undefined) throw this.syncFailure
     if (this.group !== undefined) this.flushGroup()
     return this.db.transaction(fn).immediate()
   }
@@ -272,30 +366,59 @@ export class SqliteCore {
 
   // ------------------------------------------------------------ outbox
 
-  claim(sink: Sink, o: ClaimOptions): Claimed | undefined {
-    return this.tx(() => {
-      if (this.pausedUntil(sink) > o.now) return undefined
-      let dest: string | undefined
-      const rows: OutboxRow[] = []
-      const blocked = new Set<string>()
-      for (const r of this.s.dueRows.iterate(sink, o.now) as IterableIterator<RowShape>) {
-        if (dest !== undefined && r.dest !== dest) continue
-        const user = `${r.dest}\u0000${r.user_key}`
-        if (blocked.has(user)) continue
-        // An older row of the user that is leased, failed or not due yet goes first.
-        if (this.s.heldBack.get(sink, r.dest, r.user_key, r.id, o.now) !== undefined) { blocked.add(user); continue }
-        dest = r.dest
-        rows.push(toRow(r))
-        if (rows.length >= o.max) break
-      }
-      if (dest === undefined) return undefined
-      for (const r of rows) this.s.lease.run(o.owner, o.now + o.leaseMs, o.now, r.id)
-      return { sink, dest, rows }
-    })
+  /**
+   * Walks the due rows in id order and leases them in steps of `outboxChunk`
+   * rows, each step its own transaction, so webhooks run in between. A row
+   * is taken only when every older row of its user is in this claim: an
+   * older row that is leased, failed, not due yet, or that came back
+   * (requeued) between two steps holds the user back, for the whole claim.
+   */
+  async claim(sink: Sink, o: ClaimOptions): Promise<Claimed | undefined> {
+    if (this.pausedUntil(sink) > o.now) return undefined
+    // Rows committed so far become claimable once an fdatasync covers them (at once without one, see `durable`).
+    if (this.group !== undefined) this.flushGroup()
+    await this.durable()
+    const upTo = this.walFd === undefined ? Number.MAX_SAFE_INTEGER : this.syncedRowId
+    const chunk = this.opts.outboxChunk ?? OUTBOX_CHUNK
+    let dest: string | undefined
+    const rows: OutboxRow[] = []
+    const mine = new Set<number>()
+    const blocked = new Set<string>()
+    let after = 0
+    for (;;) {
+      const step = this.tx(() => {
+        const taken: OutboxRow[] = []
+        let scanned = 0
+        for (const r of this.s.dueRows.iterate(sink, o.now, after, upTo, chunk) as IterableIterator<RowShape>) {
+          scanned++
+          after = r.id
+          if (dest !== undefined && r.dest !== dest) continue
+          const user = `${r.dest}\u0000${r.user_key}`
+          if (blocked.has(user)) continue
+          const older = this.s.olderRows.all(sink, r.dest, r.user_key, r.id) as number[]
+          if (older.some((id) => !mine.has(id))) { blocked.add(user); continue }
+          dest = r.dest
+          mine.add(r.id)
+          taken.push(toRow(r))
+          if (rows.length + taken.length >= o.max) break
+        }
+        for (const r of taken) this.s.lease.run(o.owner, o.now + o.leaseMs, o.now, r.id)
+        return { taken, scanned }
+      })
+      rows.push(...step.taken)
+      if (rows.length >= o.max || step.scanned < chunk) break
+      await nextTurn()
+    }
+    return dest === undefined ? undefined : { sink, dest, rows }
   }
 
-  complete(owner: string, ids: readonly number[]): void {
-    this.tx(() => { for (const id of ids) this.s.complete.run(id, owner) })
+  /** In steps too (see `claim`): each step only deletes rows `owner` still holds, so a half-done completion is just less done. */
+  async complete(owner: string, ids: readonly number[]): Promise<void> {
+    const chunk = this.opts.outboxChunk ?? OUTBOX_CHUNK
+    for (let i = 0; i < ids.length; i += chunk) {
+      if (i > 0) await nextTurn()
+      this.tx(() => { for (const id of ids.slice(i, i + chunk)) this.s.complete.run(id, owner) })
+    }
   }
 
   reschedule(owner: string, ids: readonly number[], o: { at: number; error: string; countAttempt: boolean; now: number }): void {
@@ -308,16 +431,20 @@ export class SqliteCore {
 
   expireLeases(now: number): number { return this.tx(() => this.s.expire.run(now, now).changes) }
   releaseAllLeases(now: number): number { return this.tx(() => this.s.releaseAll.run(now).changes) }
-  requeueFailed(sink: Sink | undefined, now: number): number {
-    return this.tx(() => this.s.requeue.run(now, now, sink ?? null, sink ?? null).changes)
+  /** Answered to an operator: durable before it resolves. */
+  async requeueFailed(sink: Sink | undefined, now: number): Promise<number> {
+    const n = this.tx(() => this.s.requeue.run(now, now, sink ?? null, sink ?? null).changes)
+    await this.durable()
+    return n
   }
 
   dueSummary(sink: Sink, now: number): DueSummary {
     const paused = this.pausedUntil(sink)
     if (paused > now) return { due: 0, oldestDueCreatedAt: undefined, nextDueAt: paused }
-    const r = this.s.dueSummary.get(sink, now) as { due: number; oldest: number | null }
+    const due = this.s.dueCount.get(sink, now) as number
+    const oldest = due === 0 ? undefined : this.s.firstDue.get(sink, now) as number | undefined
     const next = this.s.nextDue.get(sink, now) as number | null
-    return { due: r.due, oldestDueCreatedAt: r.oldest ?? undefined, nextDueAt: next ?? undefined }
+    return { due, oldestDueCreatedAt: oldest, nextDueAt: next ?? undefined }
   }
 
   private pausedUntil(sink: Sink): number {
@@ -354,7 +481,8 @@ export class SqliteCore {
     return [...gauges.values()]
   }
 
-  checkWritable(now: number): void {
+  /** Also waits for an fdatasync: a disk that cannot sync fails the health check too. */
+  async checkWritable(now: number): Promise<void> {
     if (this.inode !== undefined) {
       let current: { dev: number; ino: number } | undefined
       try {
@@ -374,13 +502,18 @@ export class SqliteCore {
     } catch (err) {
       throw sqliteError(this.opts.path, 'cannot write to', err)
     }
+    await this.durable()
   }
 
   async close(): Promise<void> {
     if (this.group !== undefined) {
       this.flushGroup()
     }
+    // The last commits' fdatasync (and any still running) ends before the file is closed.
+    await this.durable().catch(() => {})
     if (this.db.open) this.db.close()
+    if (this.walFd !== undefined) closeSync(this.walFd)
+    this.walFd = undefined
   }
 }
 

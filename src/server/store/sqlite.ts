@@ -54,8 +54,8 @@ export function coreCalls(core: SqliteCore, rebuild: (flow: string, input: unkno
     },
     commit: (c) => core.commit(c),
     prune: async (before) => core.prune(before),
-    claim: async (sink, o) => core.claim(sink, o),
-    complete: async (owner, ids) => core.complete(owner, ids),
+    claim: (sink, o) => core.claim(sink, o),
+    complete: (owner, ids) => core.complete(owner, ids),
     reschedule: async (owner, ids, o) => core.reschedule(owner, ids, o),
     keepFailed: async (owner, ids, error, now) => core.keepFailed(owner, ids, error, now),
     expireLeases: async (now) => core.expireLeases(now),
@@ -154,7 +154,8 @@ export async function openSqliteStore(opts: OpenSqliteOptions): Promise<SqliteSt
     const core = new SqliteCore(opts)
     return new SqliteStore(coreCalls(core, rebuildPlanner), description, core)
   }
-  return new SqliteStore(await workerCalls({ path: opts.path, synchronous: opts.synchronous }), description)
+  const { worker: _, ...core } = opts
+  return new SqliteStore(await workerCalls(core), description)
 }
 
 export type WorkerCall = { id: number; method: keyof CoreCalls; args: unknown[] }
