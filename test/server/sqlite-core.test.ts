@@ -78,6 +78,23 @@ describe('SqliteCore', () => {
     expect((await core.claim('mixpanel', { owner: 'q', max: 10, now: 1, leaseMs: 1000 }))?.rows.map((r) => r.userKey)).toEqual(['a', 'a'])
   })
 
+  it('keeps one index for claims and due counts: a file with the two it replaces loses them when it opens', async () => {
+    const { dir, cleanup } = tempDir()
+    const path = join(dir, 'shim.sqlite')
+    cleanups.push(cleanup)
+    const indexes = (db: Database.Database) => db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox_rows' ORDER BY name").pluck().all()
+    const first = new SqliteCore({ path, synchronous: 'normal' })
+    await write(first, 'u1')
+    // As the previous version of this schema left them.
+    first.db.exec('CREATE INDEX outbox_rows_due ON outbox_rows (sink, state, next_attempt_at); CREATE INDEX outbox_rows_claim ON outbox_rows (sink, state, id)')
+    await first.close()
+    const core = new SqliteCore({ path, synchronous: 'normal' })
+    cleanups.push(() => core.close())
+    expect(indexes(core.db)).toEqual(['outbox_rows_sink_state', 'outbox_rows_user'])
+    expect(core.dueSummary('mixpanel', 2)).toEqual({ due: 1, oldestDueCreatedAt: 1, nextDueAt: undefined })
+    expect((await core.claim('mixpanel', { owner: 'o', max: 10, now: 2, leaseMs: 1000 }))?.rows.map((r) => r.userKey)).toEqual(['u1'])
+  })
+
   it('refuses a second connection to the same file, naming it', () => {
     const { path } = open()
     expect(() => new SqliteCore({ path, synchronous: 'normal' })).toThrow(`the SQLite database "${path}" (SHIM_DB) is in use by another process`)

@@ -56,9 +56,13 @@ CREATE TABLE IF NOT EXISTS outbox_rows (
   created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_rows_user ON outbox_rows (sink, dest, user_key, id);
-CREATE INDEX IF NOT EXISTS outbox_rows_due ON outbox_rows (sink, state, next_attempt_at);
--- Claims read a sink's pending rows in id order from here, without sorting the whole outbox first.
-CREATE INDEX IF NOT EXISTS outbox_rows_claim ON outbox_rows (sink, state, id);
+-- Claims read a sink's pending rows in id order from here, without sorting the whole outbox first; with
+-- next_attempt_at in it, the due counts are read from the index alone. One index where there were two
+-- (outbox_rows_due and outbox_rows_claim, dropped when a file that has them opens): every outbox row is
+-- inserted, leased and deleted, and each index costs a write at each of the three (docs/shim.md, "Benchmark").
+DROP INDEX IF EXISTS outbox_rows_due;
+DROP INDEX IF EXISTS outbox_rows_claim;
+CREATE INDEX IF NOT EXISTS outbox_rows_sink_state ON outbox_rows (sink, state, id, next_attempt_at);
 CREATE TABLE IF NOT EXISTS sinks (
   sink TEXT PRIMARY KEY, paused_until INTEGER NOT NULL, kind TEXT, reason TEXT, failures INTEGER NOT NULL, since INTEGER NOT NULL
 ) WITHOUT ROWID;
@@ -174,8 +178,8 @@ export class SqliteCore {
 
       insertRow: db.prepare(`INSERT INTO outbox_rows (sink, dest, user_key, payload, state, attempts, next_attempt_at, created_at, updated_at)
         VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)`),
-      // `+next_attempt_at`: walk outbox_rows_claim in id order (due rows are nearly all of the pending ones) instead of
-      // sorting every due row found through outbox_rows_due.
+      // `+next_attempt_at`: walk outbox_rows_sink_state in id order (due rows are nearly all of the pending ones) instead of
+      // sorting every due row.
       dueRows: db.prepare(`SELECT id, sink, dest, user_key, payload, attempts, created_at FROM outbox_rows
         WHERE sink = ? AND state = 'pending' AND +next_attempt_at <= ? AND id > ? AND id <= ? ORDER BY id LIMIT ?`),
       olderRows: db.prepare('SELECT id FROM outbox_rows WHERE sink = ? AND dest = ? AND user_key = ? AND id < ?').pluck(),
