@@ -78,6 +78,32 @@ describe('SqliteCore', () => {
     expect((await core.claim('mixpanel', { owner: 'q', max: 10, now: 1, leaseMs: 1000 }))?.rows.map((r) => r.userKey)).toEqual(['a', 'a'])
   })
 
+  it('keeps the audience list in memory, and a write, a deleted scope or a rolled-back message drops it (never stale)', async () => {
+    const { core } = open()
+    const names = () => core.load({ scan: [{ kind: 'audience', scope: '' }] }).scans[0]![1].map((r) => [r.key, (r.value as { name: string }).name])
+    const audience = (key: string, name: string) => ({ kind: 'audience' as const, scope: '', key, value: { name, removed: false, ts: 0 } })
+    const commit = (key: string, writes: unknown[], deleteScopes: { kind: 'audience'; scope: string }[] = []) =>
+      core.commit({ dedupe: { source: 't', key }, writes: writes as never, deleteScopes, outgoing: [], now: 1 })
+    await commit('m1', [audience('1', 'Athenians')])
+    expect(names()).toEqual([['1', 'Athenians']])
+    // Read again from memory: the same frozen records, which no plan can change for the next one.
+    expect(core.load({ scan: [{ kind: 'audience', scope: '' }] }).scans[0]![1]).toBe(core.load({ scan: [{ kind: 'audience', scope: '' }] }).scans[0]![1])
+    expect(() => Object.assign(core.load({ scan: [{ kind: 'audience', scope: '' }] }).scans[0]![1][0]!.value as object, { name: 'x' })).toThrow()
+    // A rename, written while the list is cached, is what the next message reads.
+    await commit('m2', [audience('1', 'Spartans'), audience('2', 'Ibiza')])
+    expect(names()).toEqual([['1', 'Spartans'], ['2', 'Ibiza']])
+    // A message that fails after writing an audience rolls back alone: its audience is not read by the next one.
+    await expect(commit('m3', [audience('3', 'Rolled back'), { kind: 'membership', scope: '', key: 'u', value: { n: 1n } }]))
+      .rejects.toThrow('BigInt')
+    expect(names()).toEqual([['1', 'Spartans'], ['2', 'Ibiza']])
+    await commit('m4', [], [{ kind: 'audience', scope: '' }])
+    expect(names()).toEqual([])
+    // And what is in memory is what the file holds.
+    await commit('m5', [audience('4', 'Corinthians')])
+    expect(names()).toEqual([['4', 'Corinthians']])
+    expect(core.db.prepare("SELECT key, json_extract(value, '$.name') FROM records WHERE kind = 'audience'").raw().all()).toEqual([['4', 'Corinthians']])
+  })
+
   it('keeps one index for claims and due counts: a file with the two it replaces loses them when it opens', async () => {
     const { dir, cleanup } = tempDir()
     const path = join(dir, 'shim.sqlite')

@@ -24,7 +24,7 @@
 import { closeSync, fdatasync, openSync, statSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { migrateV1 } from './sqlite-migrate.js'
-import { addLoaded, emptyState, missing } from './state.js'
+import { addLoaded, emptyState, missing, scopeId } from './state.js'
 import type {
   Applied, MessageRequest, Planner,
   ClaimOptions, Claimed, DueSummary, LoadSpec, OutboxGauge, OutboxRow, OutgoingUpdate, RecordKind, RecordRef, RecordWrite,
@@ -93,6 +93,23 @@ export function sqliteError(path: string, what: string, err: unknown): Error {
 
 interface RowShape { id: number; sink: Sink; dest: string; user_key: string; payload: string; attempts: number; created_at: number }
 
+/**
+ * Scopes read whole by every message and seldom written: the audience list
+ * (every mParticle membership webhook scans it). Kept parsed in memory, which
+ * only the SQLite backend may do: its file lock guarantees that this
+ * connection is the only writer (with PostgreSQL several replicas write).
+ */
+const CACHED_SCANS: ReadonlySet<RecordKind> = new Set<RecordKind>(['audience'])
+
+/** Cached records are handed to every plan: frozen, so a plan that changed one would throw instead of corrupting the next. */
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v)
+    for (const child of Object.values(v)) deepFreeze(child)
+  }
+  return v
+}
+
 const toRow = (r: RowShape): OutboxRow =>
   ({ id: r.id, sink: r.sink, dest: r.dest, userKey: r.user_key, payload: r.payload, attempts: r.attempts, createdAt: r.created_at })
 
@@ -117,6 +134,13 @@ export class SqliteCore {
   private writtenRowId = 0
   private committedRowId = 0
   private syncedRowId = 0
+  /**
+   * Scans of `CACHED_SCANS` kinds as the database holds them, including what
+   * the open transaction wrote. A write to a scope drops its entry before the
+   * statement runs; a rolled-back savepoint or group drops them all, so an
+   * entry never outlives the rows it was read from.
+   */
+  private readonly scanCache = new Map<string, StoredRecord[]>()
 
   constructor(readonly opts: SqliteOptions) {
     const { path } = opts
@@ -223,19 +247,47 @@ export class SqliteCore {
       const v = this.s.get.get(r.kind, r.scope, r.key) as string | undefined
       return [r, v === undefined ? null : JSON.parse(v)]
     })
-    const scans: [{ kind: RecordKind; scope: string }, StoredRecord[]][] = (spec.scan ?? []).map((sc) => [
-      sc,
-      (this.s.scan.all(sc.kind, sc.scope) as { key: string; value: string }[])
-        .map((r) => ({ kind: sc.kind, scope: sc.scope, key: r.key, value: JSON.parse(r.value) as unknown })),
-    ])
+    const scans: [{ kind: RecordKind; scope: string }, StoredRecord[]][] = (spec.scan ?? []).map((sc) => [sc, this.scan(sc.kind, sc.scope)])
     return { gets, scans }
+  }
+
+  private scan(kind: RecordKind, scope: string): StoredRecord[] {
+    const cacheable = CACHED_SCANS.has(kind)
+    const id = scopeId(kind, scope)
+    if (cacheable) {
+      const hit = this.scanCache.get(id)
+      if (hit !== undefined) return hit
+    }
+    const records = (this.s.scan.all(kind, scope) as { key: string; value: string }[])
+      .map((r): StoredRecord => ({ kind, scope, key: r.key, value: JSON.parse(r.value) as unknown }))
+    if (cacheable) this.scanCache.set(id, deepFreeze(records))
+    return records
+  }
+
+  /** Called before a statement that changes records of `kind` in `scope`. */
+  private changing(kind: RecordKind, scope: string): void {
+    if (CACHED_SCANS.has(kind)) this.scanCache.delete(scopeId(kind, scope))
+  }
+
+  /** Runs `fn` in a savepoint of the group; a failure rolls it back, and the cache with it. */
+  private savepoint<T>(fn: () => T): T {
+    try {
+      return this.db.transaction(fn)()
+    } catch (err) {
+      this.scanCache.clear()
+      throw err
+    }
   }
 
   /** Writes one planned message in the current transaction; false when its dedupe key is already recorded. */
   private write(c: CommitInput): boolean {
     if (c.dedupe !== undefined && this.s.remember.run(c.dedupe.source, c.dedupe.key, c.now).changes === 0) return false
-    for (const sc of c.deleteScopes) this.s.delScope.run(sc.kind, sc.scope)
+    for (const sc of c.deleteScopes) {
+      this.changing(sc.kind, sc.scope)
+      this.s.delScope.run(sc.kind, sc.scope)
+    }
     for (const w of c.writes) {
+      this.changing(w.kind, w.scope)
       if (w.value === null || w.value === undefined) this.s.del.run(w.kind, w.scope, w.key)
       else this.s.put.run(w.kind, w.scope, w.key, JSON.stringify(w.value), c.now)
     }
@@ -254,7 +306,7 @@ export class SqliteCore {
    */
   async commit(c: CommitInput): Promise<{ duplicate: boolean; queued: number }> {
     const done = this.joinGroup()
-    const written = this.db.transaction(() => this.write(c))()
+    const written = this.savepoint(() => this.write(c))
     await done
     return { duplicate: !written, queued: written ? c.outgoing.length : 0 }
   }
@@ -266,7 +318,7 @@ export class SqliteCore {
    */
   async apply<R>(request: MessageRequest, plan: Planner<R>): Promise<Applied<R>> {
     const done = this.joinGroup()
-    const applied = this.db.transaction((): Applied<R> => {
+    const applied = this.savepoint((): Applied<R> => {
       const { dedupe } = request
       if (dedupe !== undefined && this.seen(dedupe.source, dedupe.key)) return { duplicate: true }
       const state = emptyState()
@@ -281,7 +333,7 @@ export class SqliteCore {
         return { duplicate: false, result: next.result, queued: c.outgoing.length }
       }
       throw new Error(`a plan asked for more records ${MAX_PLAN_STEPS} times`)
-    })()
+    })
     await done
     return applied
   }
@@ -304,6 +356,7 @@ export class SqliteCore {
           this.committedRowId = this.writtenRowId
         } catch (err) {
           if (this.db.inTransaction) this.db.exec('ROLLBACK')
+          this.scanCache.clear()
           reject(sqliteError(this.opts.path, 'cannot commit to', err))
           return
         }
