@@ -104,6 +104,24 @@ describe('SqliteCore', () => {
     expect(core.db.prepare("SELECT key, json_extract(value, '$.name') FROM records WHERE kind = 'audience'").raw().all()).toEqual([['4', 'Corinthians']])
   })
 
+  it('rolls back a failing message alone, whether it opened its group or joined it', async () => {
+    const { core } = open()
+    const bad = { kind: 'membership' as const, scope: '', key: 'bad', value: { n: 1n } }
+    const message = (key: string, fail: boolean) => core.commit({
+      dedupe: { source: 't', key }, writes: fail ? [bad] : [], deleteScopes: [], now: 1,
+      outgoing: [{ sink: 'mixpanel', dest: 'd', userKey: key, payload: { v: key } }],
+    })
+    // In one turn of the event loop, so in one group: the first fails (and opened the group), the next two share a new one,
+    // of which the last fails.
+    const results = await Promise.allSettled([message('a', true), message('b', false), message('c', true), message('d', false)])
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'rejected', 'fulfilled'])
+    expect(core.db.prepare('SELECT user_key FROM outbox_rows ORDER BY id').pluck().all()).toEqual(['b', 'd'])
+    expect(core.db.prepare('SELECT key FROM dedupe ORDER BY key').pluck().all()).toEqual(['b', 'd'])
+    // Nothing is left open: a claim hands out what was acknowledged.
+    expect(core.db.inTransaction).toBe(false)
+    expect((await core.claim('mixpanel', { owner: 'o', max: 10, now: 1, leaseMs: 1000 }))?.rows.map((r) => r.userKey)).toEqual(['b', 'd'])
+  })
+
   it('keeps one index for claims and due counts: a file with the two it replaces loses them when it opens', async () => {
     const { dir, cleanup } = tempDir()
     const path = join(dir, 'shim.sqlite')
