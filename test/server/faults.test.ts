@@ -186,6 +186,30 @@ describe('unauthenticated requests', () => {
   })
 })
 
+describe('bodies over SHIM_MAX_BODY_BYTES over HTTP', () => {
+  it('stops reading a chunked upload at the limit and answers 413 (the body is read from Node\'s request stream there)', async () => {
+    const s = await serve({ MPARTICLE_SHARED_SECRET: 'right', SHIM_MAX_BODY_BYTES: '100000' })
+    const { port } = new URL(s.url)
+    const outcome = await new Promise<string>((resolve) => {
+      const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/mparticle',
+        headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked', 'x-shim-secret': 'right' } })
+      req.on('error', (err) => resolve(`error ${(err as NodeJS.ErrnoException).code}`))
+      req.on('response', (res) => {
+        let body = ''
+        res.on('data', (d: Buffer) => { body += d.toString() })
+        res.on('end', () => resolve(`${res.statusCode} ${body}`))
+      })
+      // 64 kB at a time, past the limit; the end never comes.
+      const chunk = `{"type":"audience_membership_change_request","x":"${'x'.repeat(65_536)}`
+      req.write(chunk)
+      req.write('x'.repeat(65_536))
+      req.flushHeaders()
+    })
+    expect(outcome).toBe('413 {"error":{"message":"request body is larger than 100000 bytes (SHIM_MAX_BODY_BYTES)","code":413}}')
+    expect((await fetch(`${s.url}/healthz`)).status).toBe(200)
+  })
+})
+
 describe('bad requests', () => {
   it('refuses a deeply nested cohort body with 400 naming the problem', async () => {
     const s = await start({})

@@ -78,6 +78,67 @@ describe('SqliteCore', () => {
     expect((await core.claim('mixpanel', { owner: 'q', max: 10, now: 1, leaseMs: 1000 }))?.rows.map((r) => r.userKey)).toEqual(['a', 'a'])
   })
 
+  it('keeps the audience list in memory, and a write, a deleted scope or a rolled-back message drops it (never stale)', async () => {
+    const { core } = open()
+    const names = () => core.load({ scan: [{ kind: 'audience', scope: '' }] }).scans[0]![1].map((r) => [r.key, (r.value as { name: string }).name])
+    const audience = (key: string, name: string) => ({ kind: 'audience' as const, scope: '', key, value: { name, removed: false, ts: 0 } })
+    const commit = (key: string, writes: unknown[], deleteScopes: { kind: 'audience'; scope: string }[] = []) =>
+      core.commit({ dedupe: { source: 't', key }, writes: writes as never, deleteScopes, outgoing: [], now: 1 })
+    await commit('m1', [audience('1', 'Athenians')])
+    expect(names()).toEqual([['1', 'Athenians']])
+    // Read again from memory: the same frozen records, which no plan can change for the next one.
+    expect(core.load({ scan: [{ kind: 'audience', scope: '' }] }).scans[0]![1]).toBe(core.load({ scan: [{ kind: 'audience', scope: '' }] }).scans[0]![1])
+    expect(() => Object.assign(core.load({ scan: [{ kind: 'audience', scope: '' }] }).scans[0]![1][0]!.value as object, { name: 'x' })).toThrow()
+    // A rename, written while the list is cached, is what the next message reads.
+    await commit('m2', [audience('1', 'Spartans'), audience('2', 'Ibiza')])
+    expect(names()).toEqual([['1', 'Spartans'], ['2', 'Ibiza']])
+    // A message that fails after writing an audience rolls back alone: its audience is not read by the next one.
+    await expect(commit('m3', [audience('3', 'Rolled back'), { kind: 'membership', scope: '', key: 'u', value: { n: 1n } }]))
+      .rejects.toThrow('BigInt')
+    expect(names()).toEqual([['1', 'Spartans'], ['2', 'Ibiza']])
+    await commit('m4', [], [{ kind: 'audience', scope: '' }])
+    expect(names()).toEqual([])
+    // And what is in memory is what the file holds.
+    await commit('m5', [audience('4', 'Corinthians')])
+    expect(names()).toEqual([['4', 'Corinthians']])
+    expect(core.db.prepare("SELECT key, json_extract(value, '$.name') FROM records WHERE kind = 'audience'").raw().all()).toEqual([['4', 'Corinthians']])
+  })
+
+  it('rolls back a failing message alone, whether it opened its group or joined it', async () => {
+    const { core } = open()
+    const bad = { kind: 'membership' as const, scope: '', key: 'bad', value: { n: 1n } }
+    const message = (key: string, fail: boolean) => core.commit({
+      dedupe: { source: 't', key }, writes: fail ? [bad] : [], deleteScopes: [], now: 1,
+      outgoing: [{ sink: 'mixpanel', dest: 'd', userKey: key, payload: { v: key } }],
+    })
+    // In one turn of the event loop, so in one group: the first fails (and opened the group), the next two share a new one,
+    // of which the last fails.
+    const results = await Promise.allSettled([message('a', true), message('b', false), message('c', true), message('d', false)])
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'rejected', 'fulfilled'])
+    expect(core.db.prepare('SELECT user_key FROM outbox_rows ORDER BY id').pluck().all()).toEqual(['b', 'd'])
+    expect(core.db.prepare('SELECT key FROM dedupe ORDER BY key').pluck().all()).toEqual(['b', 'd'])
+    // Nothing is left open: a claim hands out what was acknowledged.
+    expect(core.db.inTransaction).toBe(false)
+    expect((await core.claim('mixpanel', { owner: 'o', max: 10, now: 1, leaseMs: 1000 }))?.rows.map((r) => r.userKey)).toEqual(['b', 'd'])
+  })
+
+  it('keeps one index for claims and due counts: a file with the two it replaces loses them when it opens', async () => {
+    const { dir, cleanup } = tempDir()
+    const path = join(dir, 'shim.sqlite')
+    cleanups.push(cleanup)
+    const indexes = (db: Database.Database) => db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox_rows' ORDER BY name").pluck().all()
+    const first = new SqliteCore({ path, synchronous: 'normal' })
+    await write(first, 'u1')
+    // As the previous version of this schema left them.
+    first.db.exec('CREATE INDEX outbox_rows_due ON outbox_rows (sink, state, next_attempt_at); CREATE INDEX outbox_rows_claim ON outbox_rows (sink, state, id)')
+    await first.close()
+    const core = new SqliteCore({ path, synchronous: 'normal' })
+    cleanups.push(() => core.close())
+    expect(indexes(core.db)).toEqual(['outbox_rows_sink_state', 'outbox_rows_user'])
+    expect(core.dueSummary('mixpanel', 2)).toEqual({ due: 1, oldestDueCreatedAt: 1, nextDueAt: undefined })
+    expect((await core.claim('mixpanel', { owner: 'o', max: 10, now: 2, leaseMs: 1000 }))?.rows.map((r) => r.userKey)).toEqual(['u1'])
+  })
+
   it('refuses a second connection to the same file, naming it', () => {
     const { path } = open()
     expect(() => new SqliteCore({ path, synchronous: 'normal' })).toThrow(`the SQLite database "${path}" (SHIM_DB) is in use by another process`)

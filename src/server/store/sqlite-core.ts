@@ -24,7 +24,7 @@
 import { closeSync, fdatasync, openSync, statSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { migrateV1 } from './sqlite-migrate.js'
-import { addLoaded, emptyState, missing } from './state.js'
+import { addLoaded, emptyState, missing, scopeId } from './state.js'
 import type {
   Applied, MessageRequest, Planner,
   ClaimOptions, Claimed, DueSummary, LoadSpec, OutboxGauge, OutboxRow, OutgoingUpdate, RecordKind, RecordRef, RecordWrite,
@@ -56,9 +56,13 @@ CREATE TABLE IF NOT EXISTS outbox_rows (
   created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_rows_user ON outbox_rows (sink, dest, user_key, id);
-CREATE INDEX IF NOT EXISTS outbox_rows_due ON outbox_rows (sink, state, next_attempt_at);
--- Claims read a sink's pending rows in id order from here, without sorting the whole outbox first.
-CREATE INDEX IF NOT EXISTS outbox_rows_claim ON outbox_rows (sink, state, id);
+-- Claims read a sink's pending rows in id order from here, without sorting the whole outbox first; with
+-- next_attempt_at in it, the due counts are read from the index alone. One index where there were two
+-- (outbox_rows_due and outbox_rows_claim, dropped when a file that has them opens): every outbox row is
+-- inserted, leased and deleted, and each index costs a write at each of the three (docs/shim.md, "Benchmark").
+DROP INDEX IF EXISTS outbox_rows_due;
+DROP INDEX IF EXISTS outbox_rows_claim;
+CREATE INDEX IF NOT EXISTS outbox_rows_sink_state ON outbox_rows (sink, state, id, next_attempt_at);
 CREATE TABLE IF NOT EXISTS sinks (
   sink TEXT PRIMARY KEY, paused_until INTEGER NOT NULL, kind TEXT, reason TEXT, failures INTEGER NOT NULL, since INTEGER NOT NULL
 ) WITHOUT ROWID;
@@ -89,6 +93,23 @@ export function sqliteError(path: string, what: string, err: unknown): Error {
 
 interface RowShape { id: number; sink: Sink; dest: string; user_key: string; payload: string; attempts: number; created_at: number }
 
+/**
+ * Scopes read whole by every message and seldom written: the audience list
+ * (every mParticle membership webhook scans it). Kept parsed in memory, which
+ * only the SQLite backend may do: its file lock guarantees that this
+ * connection is the only writer (with PostgreSQL several replicas write).
+ */
+const CACHED_SCANS: ReadonlySet<RecordKind> = new Set<RecordKind>(['audience'])
+
+/** Cached records are handed to every plan: frozen, so a plan that changed one would throw instead of corrupting the next. */
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v)
+    for (const child of Object.values(v)) deepFreeze(child)
+  }
+  return v
+}
+
 const toRow = (r: RowShape): OutboxRow =>
   ({ id: r.id, sink: r.sink, dest: r.dest, userKey: r.user_key, payload: r.payload, attempts: r.attempts, createdAt: r.created_at })
 
@@ -113,6 +134,13 @@ export class SqliteCore {
   private writtenRowId = 0
   private committedRowId = 0
   private syncedRowId = 0
+  /**
+   * Scans of `CACHED_SCANS` kinds as the database holds them, including what
+   * the open transaction wrote. A write to a scope drops its entry before the
+   * statement runs; a rolled-back savepoint or group drops them all, so an
+   * entry never outlives the rows it was read from.
+   */
+  private readonly scanCache = new Map<string, StoredRecord[]>()
 
   constructor(readonly opts: SqliteOptions) {
     const { path } = opts
@@ -174,13 +202,15 @@ export class SqliteCore {
 
       insertRow: db.prepare(`INSERT INTO outbox_rows (sink, dest, user_key, payload, state, attempts, next_attempt_at, created_at, updated_at)
         VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)`),
-      // `+next_attempt_at`: walk outbox_rows_claim in id order (due rows are nearly all of the pending ones) instead of
-      // sorting every due row found through outbox_rows_due.
+      // `+next_attempt_at`: walk outbox_rows_sink_state in id order (due rows are nearly all of the pending ones) instead of
+      // sorting every due row.
       dueRows: db.prepare(`SELECT id, sink, dest, user_key, payload, attempts, created_at FROM outbox_rows
         WHERE sink = ? AND state = 'pending' AND +next_attempt_at <= ? AND id > ? AND id <= ? ORDER BY id LIMIT ?`),
       olderRows: db.prepare('SELECT id FROM outbox_rows WHERE sink = ? AND dest = ? AND user_key = ? AND id < ?').pluck(),
-      lease: db.prepare("UPDATE outbox_rows SET state = 'leased', owner = ?, lease_until = ?, updated_at = ? WHERE id = ?"),
-      complete: db.prepare("DELETE FROM outbox_rows WHERE id = ? AND state = 'leased' AND owner = ?"),
+      // A step's rows in one statement (ids as a JSON array): one call into SQLite instead of one per row.
+      lease: db.prepare(`UPDATE outbox_rows SET state = 'leased', owner = ?, lease_until = ?, updated_at = ?
+        WHERE id IN (SELECT value FROM json_each(?))`),
+      complete: db.prepare("DELETE FROM outbox_rows WHERE id IN (SELECT value FROM json_each(?)) AND state = 'leased' AND owner = ?"),
       reschedule: db.prepare(`UPDATE outbox_rows SET state = 'pending', owner = NULL, lease_until = NULL, attempts = attempts + ?,
         next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ? AND state = 'leased' AND owner = ?`),
       fail: db.prepare(`UPDATE outbox_rows SET state = 'failed', owner = NULL, lease_until = NULL, last_error = ?, updated_at = ?
@@ -219,19 +249,60 @@ export class SqliteCore {
       const v = this.s.get.get(r.kind, r.scope, r.key) as string | undefined
       return [r, v === undefined ? null : JSON.parse(v)]
     })
-    const scans: [{ kind: RecordKind; scope: string }, StoredRecord[]][] = (spec.scan ?? []).map((sc) => [
-      sc,
-      (this.s.scan.all(sc.kind, sc.scope) as { key: string; value: string }[])
-        .map((r) => ({ kind: sc.kind, scope: sc.scope, key: r.key, value: JSON.parse(r.value) as unknown })),
-    ])
+    const scans: [{ kind: RecordKind; scope: string }, StoredRecord[]][] = (spec.scan ?? []).map((sc) => [sc, this.scan(sc.kind, sc.scope)])
     return { gets, scans }
+  }
+
+  private scan(kind: RecordKind, scope: string): StoredRecord[] {
+    const cacheable = CACHED_SCANS.has(kind)
+    const id = scopeId(kind, scope)
+    if (cacheable) {
+      const hit = this.scanCache.get(id)
+      if (hit !== undefined) return hit
+    }
+    const records = (this.s.scan.all(kind, scope) as { key: string; value: string }[])
+      .map((r): StoredRecord => ({ kind, scope, key: r.key, value: JSON.parse(r.value) as unknown }))
+    if (cacheable) this.scanCache.set(id, deepFreeze(records))
+    return records
+  }
+
+  /** Called before a statement that changes records of `kind` in `scope`. */
+  private changing(kind: RecordKind, scope: string): void {
+    if (CACHED_SCANS.has(kind)) this.scanCache.delete(scopeId(kind, scope))
+  }
+
+  /**
+   * Runs one message's `fn` in the group; a failure rolls back that message
+   * alone, and the cache with it. The first message of a group needs no
+   * savepoint of its own (a SAVEPOINT and a RELEASE per webhook, most groups
+   * being of one webhook at 200 webhooks/s): if it fails, the group holds
+   * nothing else yet, and the whole transaction is rolled back and forgotten.
+   */
+  private inGroup<T>(fn: () => T): { value: T; committed: Promise<void> } {
+    const first = this.group === undefined
+    const committed = this.joinGroup()
+    try {
+      return { value: first ? fn() : this.db.transaction(fn)(), committed }
+    } catch (err) {
+      this.scanCache.clear()
+      if (first) {
+        // Synchronous since joinGroup: no other message is in this group.
+        this.group = undefined
+        if (this.db.inTransaction) this.db.exec('ROLLBACK')
+      }
+      throw err
+    }
   }
 
   /** Writes one planned message in the current transaction; false when its dedupe key is already recorded. */
   private write(c: CommitInput): boolean {
     if (c.dedupe !== undefined && this.s.remember.run(c.dedupe.source, c.dedupe.key, c.now).changes === 0) return false
-    for (const sc of c.deleteScopes) this.s.delScope.run(sc.kind, sc.scope)
+    for (const sc of c.deleteScopes) {
+      this.changing(sc.kind, sc.scope)
+      this.s.delScope.run(sc.kind, sc.scope)
+    }
     for (const w of c.writes) {
+      this.changing(w.kind, w.scope)
       if (w.value === null || w.value === undefined) this.s.del.run(w.kind, w.scope, w.key)
       else this.s.put.run(w.kind, w.scope, w.key, JSON.stringify(w.value), c.now)
     }
@@ -244,25 +315,23 @@ export class SqliteCore {
 
   /**
    * Group commit: messages written in the same turn of the event loop share
-   * one transaction and one fsync, each in its own savepoint (a failing one
-   * rolls back alone). Each resolves only after the shared COMMIT, so nothing
-   * is acknowledged before it is durable.
+   * one transaction and one fsync, each in its own savepoint but the first
+   * (a failing one rolls back alone, see `inGroup`). Each resolves only after
+   * the shared COMMIT, so nothing is acknowledged before it is durable.
    */
   async commit(c: CommitInput): Promise<{ duplicate: boolean; queued: number }> {
-    const done = this.joinGroup()
-    const written = this.db.transaction(() => this.write(c))()
-    await done
+    const { value: written, committed } = this.inGroup(() => this.write(c))
+    await committed
     return { duplicate: !written, queued: written ? c.outgoing.length : 0 }
   }
 
   /**
-   * A whole message here, in one savepoint of the group: dedupe check, load,
+   * A whole message here, in the group (see `inGroup`): dedupe check, load,
    * the pure plan (again while it asks for more), write. Nothing else runs in
    * this thread meanwhile, so no lock is needed.
    */
   async apply<R>(request: MessageRequest, plan: Planner<R>): Promise<Applied<R>> {
-    const done = this.joinGroup()
-    const applied = this.db.transaction((): Applied<R> => {
+    const { value: applied, committed } = this.inGroup((): Applied<R> => {
       const { dedupe } = request
       if (dedupe !== undefined && this.seen(dedupe.source, dedupe.key)) return { duplicate: true }
       const state = emptyState()
@@ -277,8 +346,8 @@ export class SqliteCore {
         return { duplicate: false, result: next.result, queued: c.outgoing.length }
       }
       throw new Error(`a plan asked for more records ${MAX_PLAN_STEPS} times`)
-    })()
-    await done
+    })
+    await committed
     return applied
   }
 
@@ -300,6 +369,7 @@ export class SqliteCore {
           this.committedRowId = this.writtenRowId
         } catch (err) {
           if (this.db.inTransaction) this.db.exec('ROLLBACK')
+          this.scanCache.clear()
           reject(sqliteError(this.opts.path, 'cannot commit to', err))
           return
         }
@@ -402,7 +472,7 @@ export class SqliteCore {
           taken.push(toRow(r))
           if (rows.length + taken.length >= o.max) break
         }
-        for (const r of taken) this.s.lease.run(o.owner, o.now + o.leaseMs, o.now, r.id)
+        if (taken.length > 0) this.s.lease.run(o.owner, o.now + o.leaseMs, o.now, JSON.stringify(taken.map((r) => r.id)))
         return { taken, scanned }
       })
       rows.push(...step.taken)
@@ -417,7 +487,7 @@ export class SqliteCore {
     const chunk = this.opts.outboxChunk ?? OUTBOX_CHUNK
     for (let i = 0; i < ids.length; i += chunk) {
       if (i > 0) await nextTurn()
-      this.tx(() => { for (const id of ids.slice(i, i + chunk)) this.s.complete.run(id, owner) })
+      this.tx(() => this.s.complete.run(JSON.stringify(ids.slice(i, i + chunk)), owner))
     }
   }
 
