@@ -10,7 +10,11 @@ const CORE_CJS = 'mixpanel-browser/dist/mixpanel-core.cjs.js'
 
 // Measured with scripts/size.mjs: passes 2 and ES2020 output save a few dozen
 // bytes; terser's `unsafe*` options save under 100 more and are not worth it.
-export const TERSER = { ecma: 2020, compress: { passes: 2 }, format: { comments: false } }
+// `wrap_iife`: the script-tag build is `var MixpanelDeviceMode=(function(e){…})({})`;
+// without the parentheses V8 first pre-parses the whole bundle as a lazy
+// function, then parses it again when it is called: 3–4 ms more evaluation
+// per page load here (docs/performance.md, "Start-up").
+export const TERSER = { ecma: 2020, compress: { passes: 2 }, format: { comments: false, wrap_iife: true } }
 
 // Said once per feature and page.
 const MISSING =
