@@ -66,7 +66,7 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
   }
 
   // One persistence read per call, on our own instance only (docs/performance.md).
-  const once = <T>(task: () => T): T => (mixpanel && !deps.mixpanel ? withOneRead(mixpanel, task) : task())
+  const once = <T>(task: () => T, fresh?: boolean): T => (mixpanel && !deps.mixpanel ? withOneRead(mixpanel, task, fresh) : task())
 
   /** Runs a task with the instance (skipped when it could not start). */
   function use(label: string, task: (mp: MixpanelLike) => void): Promise<void> {
@@ -114,7 +114,8 @@ export function createRuntime(settings: NormalizedSettings, deps: Deps = {}): Ru
     mixpanel = startMixpanel(settings, deps.mixpanel, log.debug)
     // Start-up operations (translate/start.ts): the known user re-identified,
     // stored `length`/`bucket` repaired, People queues dropped without `people`.
-    once(() => applyAll('start', mixpanel!, startOperations(state, settings.people)))
+    // init() has just read the stored entry in this task: it is not read again.
+    once(() => applyAll('start', mixpanel!, startOperations(state, settings.people)), true)
   } catch (error) {
     if (mixpanel) log.debug([REIDENTIFY_FAILED], error)
     // Said even without `debug`: nothing will reach Mixpanel.

@@ -25,6 +25,8 @@ export interface Sender {
   wake(): void
   /** Renews this page's lease and takes over the records of pages that are gone. */
   beat(): void
+  /** Whether the last heartbeat saw another page holding records under a live lease. */
+  readonly others: boolean
 }
 
 /** Records taken over from other pages per task: each costs a read, a write and a removal. */
@@ -52,6 +54,7 @@ export function startSender(store: Store, deps: SenderDeps): Sender {
   let limit = BATCH
   // Keys of other pages' records still to take over, a few per task.
   let taking: string[] = []
+  let others = false
 
   function schedule(delay: number): void {
     clearTimeout(timer)
@@ -145,6 +148,7 @@ export function startSender(store: Store, deps: SenderDeps): Sender {
       // Oldest first: a page numbers its records in the order it queued them.
       const n = (key: string): number => +key.slice(key.lastIndexOf('.') + 1)
       taking.sort((a, b) => n(a) - n(b))
+      others = [...alive.values()].includes(true)
       if (taking[0]) take()
       if (store.leased) storage.setItem(store.lease, '' + time)
     } catch {}
@@ -173,6 +177,9 @@ export function startSender(store: Store, deps: SenderDeps): Sender {
       if (!busy) schedule(0)
     },
     beat,
+    get others() {
+      return others
+    },
   }
   sender.wake()
   return sender
@@ -187,9 +194,19 @@ export function start(store: Store, optedOut: () => boolean): void {
   const { prefix, storage } = store.deps
   const sender = startSender(store, { send, optedOut })
   if (storage) {
-    setInterval(sender.beat, LEASE / 4)
-    // Another page released its lease (it was left): its records are ours to send now.
-    addEventListener('storage', (event) => event.key?.startsWith(prefix) && event.newValue === '0' && sender.beat())
+    // Another page released its lease (it was left): its records are ours to
+    // send now. Listened to only once a heartbeat has seen another page
+    // holding records (a `storage` listener costs about 1 ms of the page's
+    // start-up in Chromium); until then the next heartbeat takes them over.
+    let listening = false
+    const listen = (): void => {
+      if (listening || !sender.others) return
+      listening = true
+      addEventListener('storage', (event) => event.key?.startsWith(prefix) && event.newValue === '0' && sender.beat())
+    }
+    // startSender's first heartbeat has run.
+    listen()
+    setInterval(() => (sender.beat(), listen()), LEASE / 4)
   }
   document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && store.hide!(false))
   addEventListener('pageshow', (event) => event.persisted && sender.wake())

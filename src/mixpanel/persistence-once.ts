@@ -35,9 +35,10 @@ const inCall = new WeakSet<object>()
  * was removed after the last of them (`reset()`, opting out). Only for the
  * library's own instance (docs/performance.md): nothing else writes its entry
  * during the call. When the internals are not there (another mixpanel-browser
- * version) or cannot be replaced, the task runs as usual.
+ * version) or cannot be replaced, the task runs as usual. `fresh`: the entry
+ * was read in this same task (by `init()`), so the call reads it not at all.
  */
-export function withOneRead<T>(mixpanel: MixpanelLike, task: () => T): T {
+export function withOneRead<T>(mixpanel: MixpanelLike, task: () => T, fresh = false): T {
   // A nested call (the facade's check of the user, the mParticle bridge inside a call) shares the outer one.
   const current = (mixpanel as { persistence?: object }).persistence
   if (current && inCall.has(current)) return task()
@@ -45,7 +46,7 @@ export function withOneRead<T>(mixpanel: MixpanelLike, task: () => T): T {
   if (!persistence) return task()
   const own = METHODS.filter((name) => Object.prototype.hasOwnProperty.call(persistence, name))
   const { load, save, remove } = persistence
-  let read = false
+  let read = fresh
   let unsaved = false
   try {
     persistence.load = function (this: Persistence) {

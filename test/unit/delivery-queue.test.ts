@@ -70,6 +70,7 @@ function queue(store: FakeStorage | undefined = storage, by = 'me', sending = tr
     store: kept,
     push: kept.push,
     beat: () => sender!.beat(),
+    others: () => sender!.others,
     /** What the page's `pagehide` listener does (browser.ts). */
     leave: () => {
       kept.hide?.(true)
@@ -314,6 +315,19 @@ describe('leaving the page and taking over', () => {
     me.beat()
     await tick()
     expect(mine()).toEqual([['A']])
+  })
+
+  // The page listens to `storage` events (a released lease) only from then on (sender.ts, start()).
+  test('a heartbeat tells whether another page holds records under a live lease', async () => {
+    const me = queue()
+    expect(me.others()).toBe(false)
+    const other = queue(storage, 'other', false)
+    other.push(URL, event('A'))
+    me.beat()
+    expect(me.others()).toBe(true)
+    other.leave()
+    me.beat()
+    expect(me.others()).toBe(false)
   })
 })
 

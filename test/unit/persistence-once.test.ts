@@ -52,6 +52,17 @@ describe('withOneRead', () => {
     expect(p.stored).toEqual({ distinct_id: 'd1', plan: 'pro', tier: 2 })
   })
 
+  test('fresh (the entry was read by init() in this task): the call reads it not at all and still writes once', () => {
+    const p = new FakePersistence({ distinct_id: 'd1' })
+    p.load()
+    p.loads = 0
+    const seen = withOneRead(instance(p), () => (p.register({ plan: 'pro' }), [p.get('distinct_id'), p.get('plan')]), true)
+    expect(seen).toEqual(['d1', 'pro'])
+    expect(p.loads).toBe(0)
+    expect(p.saves).toBe(1)
+    expect(p.stored).toEqual({ distinct_id: 'd1', plan: 'pro' })
+  })
+
   test('nothing is written by a call that changes nothing', () => {
     const p = new FakePersistence({ plan: 'pro' })
     withOneRead(instance(p), () => p.get('plan'))
