@@ -31,8 +31,6 @@ export interface Sender {
 
 /** Records taken over from other pages per task: each costs a read, a write and a removal. */
 const TAKE = 100
-/** A page that saw another page's live lease at start looks again this long after (ms). */
-const RECHECK = 1000
 /** Keepalive bodies a page may have in flight: 64 KiB (the Fetch standard); more would be refused, so more is not sent (counted in JSON characters). */
 const KEEPALIVE_QUOTA = 64_000
 
@@ -206,14 +204,9 @@ export function start(store: Store, optedOut: () => boolean): void {
       listening = true
       addEventListener('storage', (event) => event.key?.startsWith(prefix) && event.newValue === '0' && sender.beat())
     }
-    const beat = (): void => (sender.beat(), listen())
     // startSender's first heartbeat has run.
     listen()
-    setInterval(beat, LEASE / 4)
-    // Another page holds records under a live lease: it may have just been
-    // left, its release not yet visible here (Firefox, docs/browsers.md).
-    // One more look soon, rather than at the next heartbeat or the lapse.
-    if (sender.others) setTimeout(beat, RECHECK)
+    setInterval(() => (sender.beat(), listen()), LEASE / 4)
   }
   document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && store.hide!(false))
   addEventListener('pageshow', (event) => event.persisted && sender.wake())
