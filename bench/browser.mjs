@@ -6,7 +6,7 @@
 // (bench/pages/harness.js); all Mixpanel traffic goes to the bench's own
 // server on 127.0.0.1. docs/performance.md explains every figure.
 //
-//   node bench/browser.mjs [--rounds 7] [--calls 120] [--warmup 30] [--batch 10] [--count 20] [--loads 20] [--events 1000]
+//   node bench/browser.mjs [--rounds 7] [--calls 120] [--warmup 30] [--batch 10] [--count 20] [--loads 20] [--profiled-loads 8] [--events 1000]
 //                          [--profiled 200] [--only calls,counts,profile,init,network] [--json-only]
 // A quick look on a busy machine: --only counts,profile,init --rounds 3 --loads 10
 import { readFile } from 'node:fs/promises'
@@ -33,6 +33,8 @@ const COUNT = arg('count', 20)
 // Calls per side between switches of side (per-call time).
 const BATCH = arg('batch', 10)
 const LOADS = arg('loads', 20)
+// Fresh loads per variant under the CPU profiler, for the start-up breakdown.
+const PROFILED_LOADS = arg('profiled-loads', 8)
 const EVENTS = arg('events', 1000)
 // Calls per side under the CPU profiler (section "profile").
 const PROFILED = arg('profiled', 200)
@@ -127,6 +129,54 @@ async function intercept(context) {
   return seen
 }
 
+/**
+ * Where a fresh load's main-thread time goes, from a CPU profile (ms), by the
+ * outermost script frame of each sample: `evaluate` the library's script
+ * itself (its top level: compiling and running the bundle's module code);
+ * `start` the page's script that calls createAnalytics()/init() and track();
+ * `later` every later task of the page's scripts (promise callbacks such as
+ * our delivery queue's sender, timers, request answers, event listeners);
+ * `browser` what the profiler cannot put in a script ("(program)": HTML
+ * parsing, script compilation before it runs, style, layout, IPC); `gc`.
+ * `library` and `create`: where the two scripts start in the page (0-based
+ * line and column, as the profiler gives them).
+ */
+function startupPhases(profile, library, create) {
+  const nodes = new Map(profile.nodes.map((node) => [node.id, node]))
+  const parent = new Map()
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id)
+  const root = profile.nodes[0].id
+  const at = (frame, where) => frame.functionName === '' && frame.lineNumber === where.line && frame.columnNumber === where.column
+  const phases = new Map()
+  const phaseOf = (id) => {
+    if (phases.has(id)) return phases.get(id)
+    const name = nodes.get(id).callFrame.functionName
+    let phase = name === '(program)' ? 'browser' : name === '(garbage collector)' ? 'gc' : name === '(idle)' ? null : 'later'
+    if (phase === 'later') {
+      // The outermost frame under the root.
+      let top = id
+      while (parent.get(top) !== root && parent.has(top)) top = parent.get(top)
+      const frame = nodes.get(top).callFrame
+      phase = at(frame, library) ? 'evaluate' : at(frame, create) ? 'start' : 'later'
+    }
+    phases.set(id, phase)
+    return phase
+  }
+  const time = { evaluate: 0, start: 0, later: 0, browser: 0, gc: 0 }
+  for (let i = 0; i < profile.samples.length; i++) {
+    const phase = phaseOf(profile.samples[i])
+    if (phase) time[phase] += (profile.timeDeltas[i + 1] ?? 0) / 1000
+  }
+  return time
+}
+
+/** 0-based line and column where `part` starts in `text`. */
+function positionOf(text, part) {
+  const before = text.slice(0, text.indexOf(part))
+  const lines = before.split('\n')
+  return { line: lines.length - 1, column: lines.at(-1).length }
+}
+
 // The profiled sides: ours, the hand-written calls unbatched (as in "calls"), and with mixpanel-browser's default batching.
 const PROFILED_SIDES = ['ours', 'hand', 'batched']
 
@@ -210,6 +260,8 @@ async function main() {
 <script>window.t0 = performance.now()</script><script>${library}</script><script>window.t1 = performance.now()</script>
 <script>window.a = ${create}; window.t2 = performance.now(); ${first}; window.t3 = performance.now()</script></head><body></body></html>`
   const CONFIG = `{ track_pageview: false, api_payload_format: 'json', api_host: '${origin}', batch_requests: false }`
+  // Where each init page's two scripts start (the start-up breakdown finds them in CPU profiles by these).
+  const scriptsOf = (html, library) => ({ library: positionOf(html, library), create: positionOf(html, 'window.a = ') })
   Object.assign(files, {
     '/ours.html': page('Bench Page', 'iife.js'),
     '/hand.html': page('Bench Page', 'core.js'),
@@ -267,17 +319,42 @@ async function main() {
       await cdp.send('Performance.enable')
       const threadTime = async () => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'ThreadTime').value * 1000
       const before = await threadTime()
+      // Seen from the browser's network events: no script of ours runs in the page while waiting.
+      const isEvent = (url) => /^\/(track|engage|groups)\/?$/.test(new URL(url).pathname)
+      const request = page.waitForRequest((request) => isEvent(request.url()), { timeout: 10_000 }).catch(() => {})
       await page.goto(`${origin}/init-${variant}.html`)
-      // Start of the first request to Mixpanel's endpoints, ms after t0 (NaN while none).
+      await request
+      await page.waitForTimeout(300)
+      // Start of the first request to Mixpanel's endpoints, ms after t0 (NaN when none was seen).
       const sentAt = () => {
         const sent = performance.getEntriesByType('resource').find((entry) => /^\/(track|engage|groups)\/?$/.test(new URL(entry.name).pathname))
         return sent ? sent.startTime - window.t0 : NaN
       }
-      await page.waitForFunction(`!Number.isNaN((${sentAt})())`, undefined, { timeout: 10_000 }).catch(() => {})
-      await page.waitForTimeout(300)
       const cpu = (await threadTime()) - before
       const times = await page.evaluate(() => [window.t3 - window.t0, window.t1 - window.t0, window.t2 - window.t1, window.t3 - window.t2])
       return [...times, cpu, await page.evaluate(sentAt)]
+    } finally {
+      await context.close()
+    }
+  }
+
+  /** One fresh load of an init page under the CPU profiler (50 µs) until 300 ms after its first request: startupPhases(). */
+  async function startUpProfile(variant, library) {
+    const context = await browser.newContext()
+    await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort())
+    try {
+      const page = await context.newPage()
+      const cdp = await context.newCDPSession(page)
+      await cdp.send('Profiler.enable')
+      await cdp.send('Profiler.setSamplingInterval', { interval: 50 })
+      await cdp.send('Profiler.start')
+      const request = page.waitForRequest((request) => /^\/(track|engage|groups)\/?$/.test(new URL(request.url()).pathname), { timeout: 10_000 }).catch(() => {})
+      await page.goto(`${origin}/init-${variant}.html`)
+      await request
+      await page.waitForTimeout(300)
+      const { profile } = await cdp.send('Profiler.stop')
+      const { library: at, create } = scriptsOf(files[`/init-${variant}.html`], library)
+      return startupPhases(profile, at, create)
     } finally {
       await context.close()
     }
@@ -396,6 +473,23 @@ async function main() {
         .map(([k, rows]) => [k, { ...spread(column(rows, 0)), evaluate: median(column(rows, 1)), start: median(column(rows, 2)), first: median(column(rows, 3)), sent: median(column(rows, 5).filter((x) => x === x)) }]),
     )
     if (init.ours.length > 0) results.init.extra = spread(init.ours.map((row, i) => row[0] - init.core[i][0]))
+    // The same loads under the profiler, ours and the core interleaved: where the extra goes.
+    const phases = { ours: [], core: [] }
+    if (run('init')) log(`start-up under the CPU profiler (${PROFILED_LOADS} fresh loads each)…`)
+    for (let i = 0; run('init') && i < PROFILED_LOADS; i++) {
+      phases.ours.push(await startUpProfile('ours', iife))
+      phases.core.push(await startUpProfile('core', core))
+    }
+    if (phases.ours.length > 0) {
+      const names = Object.keys(phases.ours[0])
+      const total = (row) => names.reduce((sum, name) => sum + row[name], 0)
+      const of = (rows) => Object.fromEntries([...names.map((name) => [name, median(rows.map((row) => row[name]))]), ['total', median(rows.map(total))]])
+      results.initPhases = {
+        ours: of(phases.ours),
+        core: of(phases.core),
+        extra: of(phases.ours.map((row, i) => Object.fromEntries(names.map((name) => [name, row[name] - phases.core[i][name]])))),
+      }
+    }
 
     // 5. Network (only with --only network): EVENTS tracks with mixpanel-browser's default batching.
     results.network = {}
@@ -482,6 +576,15 @@ function report(r) {
     const c = r.initCpu
     log(`main-thread CPU time of the whole load (ms, median; min–max): ours ${ms(c.ours.median)}, core ${ms(c.core.median)}, mixpanel.min.js ${ms(c.official.median)}`)
     log(`paired extra CPU time of ours over the core: ${ms(c.extra.median)} ms (min ${ms(c.extra.min)}, max ${ms(c.extra.max)}); target ≤ ${STARTUP_TARGET} ms ${c.extra.median <= STARTUP_TARGET ? 'met' : 'MISSED'}`)
+  }
+  if (r.initPhases) {
+    const p = r.initPhases
+    const names = Object.keys(p.ours)
+    log(`\nStart-up under the CPU profiler (ms per load, median of ${PROFILED_LOADS} fresh loads each; the profiler slows everything): evaluate = the library's script`)
+    log('(compiling and running the bundle), start = createAnalytics()/init() + track(), later = later tasks of the scripts (our sender, timers, answers),')
+    log('browser = not in a script (HTML parsing, compiling before a script runs, layout, IPC), gc = garbage collection')
+    log(`${pad('', 22)}${names.map((name) => lpad(name, 10)).join('')}`)
+    for (const [k, label] of [['ours', 'ours (IIFE)'], ['core', 'mixpanel core alone'], ['extra', 'ours − core, paired']]) log(`${pad(label, 22)}${names.map((name) => lpad(ms(p[k][name]), 10)).join('')}`)
   }
   if (Object.keys(r.network).length > 0) log(`\nNetwork: ${EVENTS} tracks, mixpanel-browser's default batching`)
   for (const [k, v] of Object.entries(r.network)) log(`${pad(k, 10)}${lpad(v.requests, 5)} requests, ${v.records} records, ${v.bodyBytes} body bytes (+${v.urlBytes} URL bytes), ${v.seconds.toFixed(1)} s`)
