@@ -1,5 +1,5 @@
 /** Work cut into slices so one thread never holds webhooks up for long (docs/shim.md, "Benchmark"). */
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { mixpanelEngage } from '../../src/server/destinations/mixpanel-engage/index.js'
 import { userSlices } from '../../src/server/destinations/types.js'
 import { SlicedQueue } from '../../src/server/store/sliced-queue.js'
@@ -70,5 +70,49 @@ describe('SlicedQueue', () => {
     q.push('next')
     expect(turn()).toEqual(['long'])
     expect(turn()).toEqual(['next'])
+  })
+
+  describe('whenIdle (what can wait: the outbox\'s claim and completion steps)', () => {
+    afterEach(() => { vi.useRealTimers() })
+
+    it('resolves on a later turn once no job waits, after the jobs queued before and meanwhile', async () => {
+      const { q, turn, ran } = setup(4, () => 3)
+      let idle = false
+      for (const j of ['a', 'b', 'c']) q.push(j)
+      void q.whenIdle(60_000).then(() => { idle = true })
+      expect(turn()).toEqual(['a', 'b'])
+      q.push('d')
+      await Promise.resolve()
+      expect(idle).toBe(false)
+      expect(turn()).toEqual(['c', 'd'])
+      await Promise.resolve()
+      expect(idle).toBe(true)
+      expect(ran).toEqual(['a', 'b', 'c', 'd'])
+    })
+
+    it('with nothing queued, resolves on the next turn', async () => {
+      const { q, turn } = setup(4, () => 1)
+      let idle = false
+      void q.whenIdle(60_000).then(() => { idle = true })
+      await Promise.resolve()
+      expect(idle).toBe(false)
+      expect(turn()).toEqual([])
+      await Promise.resolve()
+      expect(idle).toBe(true)
+    })
+
+    it('resolves after maxWaitMs at the latest, while jobs keep the queue busy', async () => {
+      vi.useFakeTimers()
+      const { q, turn } = setup(4, () => 5)
+      q.push('a')
+      let idle = false
+      void q.whenIdle(50).then(() => { idle = true })
+      // Every turn brings a new job: the queue is never empty.
+      for (let i = 0; i < 3; i++) { q.push(`x${i}`); turn() }
+      await vi.advanceTimersByTimeAsync(49)
+      expect(idle).toBe(false)
+      await vi.advanceTimersByTimeAsync(1)
+      expect(idle).toBe(true)
+    })
   })
 })

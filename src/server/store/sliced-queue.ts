@@ -15,6 +15,7 @@ export class SlicedQueue<T> {
   private jobs: T[] = []
   private next = 0
   private scheduled = false
+  private idleWaiters: (() => void)[] = []
 
   constructor(
     private readonly run: (job: T) => void,
@@ -29,6 +30,29 @@ export class SlicedQueue<T> {
       this.scheduled = true
       this.schedule(this.drain)
     }
+  }
+
+  /**
+   * Resolves once no job waits, on a later turn (what runs then holds no
+   * job up), or after `maxWaitMs` at the latest, so work that can wait (the
+   * outbox's claim and completion steps) never starves.
+   */
+  whenIdle(maxWaitMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      let done = false
+      const finish = (): void => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        resolve()
+      }
+      const timer = setTimeout(finish, maxWaitMs)
+      this.idleWaiters.push(finish)
+      if (!this.scheduled) {
+        this.scheduled = true
+        this.schedule(this.drain)
+      }
+    })
   }
 
   /** Jobs waiting for their turn. */
@@ -50,5 +74,6 @@ export class SlicedQueue<T> {
     this.jobs = []
     this.next = 0
     this.scheduled = false
+    for (const finish of this.idleWaiters.splice(0)) finish()
   }
 }

@@ -154,6 +154,12 @@ export class SqliteCore {
    * entry never outlives the rows it was read from.
    */
   private readonly scanCache = new Map<string, StoredRecord[]>()
+  /**
+   * Awaited between two steps of a claim or a completion. The worker makes it
+   * wait until no webhook waits (sqlite-worker.ts): the outbox can wait a
+   * few milliseconds, an acknowledgement should not.
+   */
+  betweenSteps: () => Promise<void> = nextTurn
 
   constructor(readonly opts: SqliteOptions) {
     const { path } = opts
@@ -502,7 +508,7 @@ export class SqliteCore {
       if (tracing) trace('claimStep', { t: tcs, done: clock(), taken: step.taken.length, scanned: step.scanned })
       rows.push(...step.taken)
       if (rows.length >= o.max || step.scanned < chunk) break
-      await nextTurn()
+      await this.betweenSteps()
     }
     return dest === undefined ? undefined : { sink, dest, rows }
   }
@@ -511,7 +517,7 @@ export class SqliteCore {
   async complete(owner: string, ids: readonly number[]): Promise<void> {
     const chunk = this.opts.outboxChunk ?? OUTBOX_CHUNK
     for (let i = 0; i < ids.length; i += chunk) {
-      if (i > 0) await nextTurn()
+      if (i > 0) await this.betweenSteps()
       const tcs = tracing ? clock() : 0
       this.tx(() => this.s.complete.run(JSON.stringify(ids.slice(i, i + chunk)), owner))
       if (tracing) trace('completeStep', { t: tcs, done: clock() })

@@ -14,8 +14,10 @@ const port = parentPort
 if (port === null) throw new Error('sqlite-worker.js must run in a worker thread')
 
 let calls: CoreCalls
+let core: SqliteCore
 try {
-  calls = coreCalls(new SqliteCore(workerData as SqliteOptions), rebuildPlanner)
+  core = new SqliteCore(workerData as SqliteOptions)
+  calls = coreCalls(core, rebuildPlanner)
   port.postMessage({ ready: true } satisfies WorkerReply)
 } catch (err) {
   port.postMessage({ fatal: (err as Error).message } satisfies WorkerReply)
@@ -46,5 +48,13 @@ const queue = new SlicedQueue<WorkerCall>((call) => {
     (err: Error) => port.postMessage({ id: call.id, error: err.message } satisfies WorkerReply),
   )
 }, SLICE_MS)
+
+/**
+ * Longest a claim or completion step waits for webhooks to be run first. A
+ * whole claim of 2,000 rows (ten steps) took 40 ms of this thread at rate and
+ * more under load; webhooks behind it waited.
+ */
+const STEP_WAIT_MAX_MS = 50
+core.betweenSteps = () => queue.whenIdle(STEP_WAIT_MAX_MS)
 
 port.on('message', (call: WorkerCall) => queue.push(call))
