@@ -79,6 +79,8 @@ async function shimRun(loop) {
       // Other SHIM_* settings of the caller's environment pass through (e.g. SHIM_SQLITE_WORKER=false).
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('SHIM_'))),
       SHIM_DB: join(dir, 'shim.sqlite'), SHIM_SQLITE_SYNCHRONOUS: SYNCHRONOUS, MIXPANEL_API_HOST: mock.url,
+      // SHIM_TRACE=<prefix>: one set of files per run (read them with bench/shim-trace.mjs).
+      ...(process.env.SHIM_TRACE ? { SHIM_TRACE: `${process.env.SHIM_TRACE}-${loop}` } : {}),
     },
   })
   const loadBefore = os.loadavg()[0]

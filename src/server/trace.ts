@@ -2,7 +2,8 @@
  * Diagnostics for latency work, off unless SHIM_TRACE names a file: each
  * thread appends JSON lines (`<file>.<threadId>`) of timed events — event
  * loop stalls, GC pauses, and what the code marks — with epoch times in ms,
- * so a slow webhook can be matched with what ran at that moment.
+ * so a slow webhook can be matched with what ran at that moment
+ * (bench/shim-trace.mjs reads them; docs/shim.md, "Benchmark").
  */
 import { appendFile, appendFileSync } from 'node:fs'
 import { PerformanceObserver } from 'node:perf_hooks'
