@@ -69,9 +69,9 @@ async function scenario(label, store, replicas) {
   // Round-robin over the replicas, as a load balancer would.
   const run = await closedLoop({ ports: running.map((r) => r.port), passes: workload.passes, concurrency: CONCURRENCY })
   const drainSeconds = await waitDrained(running[0].port)
-  const wrong = wrongUsers(mock.latest, workload.userAudiences)
   await Promise.all(running.map((r) => stopProcess(r.child)))
   await mock.close()
+  const wrong = wrongUsers(mock.latest, workload.userAudiences)
   if (dir) rmSync(dir, { recursive: true, force: true })
   if (dbName) await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)
   return {

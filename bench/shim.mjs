@@ -79,6 +79,8 @@ async function shimRun(loop) {
       // Other SHIM_* settings of the caller's environment pass through (e.g. SHIM_SQLITE_WORKER=false).
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('SHIM_'))),
       SHIM_DB: join(dir, 'shim.sqlite'), SHIM_SQLITE_SYNCHRONOUS: SYNCHRONOUS, MIXPANEL_API_HOST: mock.url,
+      // SHIM_TRACE=<prefix>: one set of files per run (read them with bench/shim-trace.mjs).
+      ...(process.env.SHIM_TRACE ? { SHIM_TRACE: `${process.env.SHIM_TRACE}-${loop}` } : {}),
     },
   })
   const loadBefore = os.loadavg()[0]
@@ -97,6 +99,7 @@ async function shimRun(loop) {
   return {
     changesPerSecond: Math.round(CHANGES / run.seconds),
     latencyMs: latencySummary(run.lat),
+    ...(run.clientLoopDelayMs !== undefined ? { clientLoopDelayMs: run.clientLoopDelayMs } : {}),
     drainSeconds: Number(drainSeconds.toFixed(2)),
     engageRequests: mock.stats.requests,
     engageUpdates: mock.stats.updates,
@@ -119,6 +122,7 @@ const baseline = {
   saturationChangesPerSecond: Math.round(CHANGES / bareClosed.seconds),
   saturationLatencyMs: latencySummary(bareClosed.lat),
   atRateLatencyMs: latencySummary(bareOpen.lat),
+  atRateClientLoopDelayMs: bareOpen.clientLoopDelayMs,
 }
 
 const saturation = await shimRun('closed')
@@ -144,6 +148,7 @@ const fmt = (n) => n.toLocaleString('en-US')
 const rows = [
   ['accepted changes/s (closed loop, saturation)', fmt(saturation.changesPerSecond), '≥ 20,000'],
   [`webhook latency at ${fmt(RATE)} changes/s (open loop)`, formatLatency(atRate.latencyMs), 'p99 < 50 ms'],
+  ['  the bench client\'s own event-loop delay then', `p99 ${atRate.clientLoopDelayMs.p99} · max ${atRate.clientLoopDelayMs.max} ms`, 'answers are timed late by as much'],
   ['  rate the open loop achieved', `${fmt(atRate.changesPerSecond)} changes/s`, `${fmt(RATE)} (lower: the shim fell behind)`],
   ['webhook latency at saturation (closed loop)', formatLatency(saturation.latencyMs), `not a target: ${CONCURRENCY} requests always waiting`],
   ['baseline: bare Node server, closed loop', `${fmt(baseline.saturationChangesPerSecond)} changes/s, ${formatLatency(baseline.saturationLatencyMs)}`, 'same run'],

@@ -17,6 +17,7 @@ import { cohortActionOf, cohortPerson, parseCohortWebhook, type CohortMessage, t
 import { planner } from './flows/index.js'
 import { firehoseResponse, moduleRegistrationResponse, parseFirehoseMessage, resolveAudienceSettings } from './flows/firehose.js'
 import { parseJsonExact } from './json.js'
+import { clock, trace, tracing } from './trace.js'
 import type { Logger } from './logger.js'
 import type { Metrics } from './metrics.js'
 import { SINKS, type Sink, type Store } from './store/types.js'
@@ -81,7 +82,9 @@ export function createApp(deps: AppDeps): Hono<Env> {
       return safeEqual(given ?? '', config.mparticle.sharedSecret ?? '') && given !== undefined
     }),
     async (c) => {
+      const t0 = tracing ? clock() : 0
       const message = parseFirehoseMessage(await readJson(c))
+      const tParsed = tracing ? clock() : 0
       const now = Date.now()
       switch (message.type) {
         case 'module_registration_request':
@@ -109,6 +112,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
             messageId: message.id, timestampMs: message.timestampMs, profiles: message.profiles, settings, identityOrder: config.identityOrder,
           }
           const r = await store.apply(membershipRequest(input, now), planner('membership', input))
+          if (tracing) trace('wh', { t: t0, parsed: tParsed, applied: clock() })
           if (r.duplicate) {
             metrics.inc('shim_webhooks_duplicate_total', { endpoint: 'mparticle' })
           } else {

@@ -52,6 +52,7 @@ export const ENV_VARS: readonly EnvVarDoc[] = [
   { name: 'SHIM_SQLITE_WORKER', default: 'true', description: 'run SQLite in a worker thread, so commits (fsync) do not block request handling' },
   { name: 'SHIM_DEDUPE_RETENTION_HOURS', default: '168', description: 'how long delivered message ids are remembered to drop replays' },
   { name: 'SHIM_LOG_LEVEL', default: 'info', description: '`debug` / `info` / `warn` / `error` / `silent`' },
+  { name: 'SHIM_TRACE', default: '—', description: 'diagnostics, off when unset: a file path; each thread appends JSON lines of timings (webhooks, store calls, commits, fdatasyncs, claims, GC pauses, event-loop stalls) to `<path>.<thread id>` (docs/shim.md, "Benchmark")' },
 ]
 
 export type TargetServer = 'standard' | 'eu' | 'india'

@@ -6,11 +6,12 @@
  * batch per sink and process is in flight at a time; across processes the
  * store's per-user claim rule keeps each user's updates in order.
  */
-import type { Destination, UserUpdate, Answer } from './destinations/types.js'
+import { userSlices, type Destination, type UserUpdate, type Answer } from './destinations/types.js'
 import type { HttpClient } from './http-client.js'
 import type { Logger } from './logger.js'
 import type { Metrics } from './metrics.js'
 import type { Claimed, Outbox, Sink } from './store/types.js'
+import { clock, trace, tracing } from './trace.js'
 
 export interface SenderOptions {
   destination: Destination
@@ -31,6 +32,15 @@ export interface SenderOptions {
   logger: Logger
   random?: () => number
 }
+
+/**
+ * Users coalesced between two turns of the event loop. A whole engage batch
+ * (2,000 rows: parse, merge, render) held the HTTP thread for 20–40 ms, and
+ * every webhook arriving meanwhile waited that long (docs/shim.md, "Benchmark").
+ */
+export const COALESCE_SLICE_USERS = 200
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 /** How often a lingering partial batch re-checks whether it has filled up. */
 const LINGER_POLL_MS = 50
@@ -137,7 +147,9 @@ export class Sender {
             continue
           }
         }
+        const tcl = tracing ? clock() : 0
         const batch = await store.claim(sink, { owner, max: batchSize, now, leaseMs })
+        if (tracing) trace('sclaim', { t: tcl, done: clock(), rows: batch?.rows.length ?? 0 })
         if (batch === undefined) {
           if (this.draining) break
           await this.sleep(1000, true)
@@ -153,7 +165,13 @@ export class Sender {
   }
 
   private async send(batch: Claimed): Promise<void> {
-    const updates = this.o.destination.coalesce(batch.rows)
+    const tco = tracing ? clock() : 0
+    const updates: UserUpdate[] = []
+    for (const [i, rows] of userSlices(batch.rows, COALESCE_SLICE_USERS).entries()) {
+      if (i > 0) await nextTurn()
+      updates.push(...this.o.destination.coalesce(rows))
+    }
+    if (tracing) trace('coalesce', { t: tco, done: clock(), rows: batch.rows.length })
     const max = this.o.destination.maxUpdates
     // Coalescing only shrinks a batch; the destination's limit is a guard, not a split point.
     for (let i = 0; i < updates.length; i += max) {
@@ -175,8 +193,10 @@ export class Sender {
     const ids = updates.flatMap((u) => u.ids)
     const started = Date.now()
     let answer: Answer
+    const tdl = tracing ? clock() : 0
     try {
       answer = await destination.deliver(http, dest, updates, this.abort.signal)
+      if (tracing) trace('deliver', { t: tdl, done: clock(), n: updates.length })
     } catch (err) {
       answer = { kind: 'retry', reason: `delivery error: ${(err as Error).message}`, retryAfterMs: undefined }
     }
@@ -187,8 +207,10 @@ export class Sender {
       return false
     }
     switch (answer.kind) {
-      case 'ok':
+      case 'ok': {
+        const tcm = tracing ? clock() : 0
         await store.complete(owner, ids)
+        if (tracing) trace('scomplete', { t: tcm, done: clock() })
         if (this.mayBePaused) {
           await store.resumeSink(sink)
           this.mayBePaused = false
@@ -197,6 +219,7 @@ export class Sender {
         metrics.inc('shim_requests_sent_total', { sink, outcome: 'ok' })
         logger.debug('batch delivered', { sink, updates: updates.length, rows: ids.length, ms: now - started })
         return true
+      }
       case 'refused':
         metrics.inc('shim_requests_sent_total', { sink, outcome: 'failed' })
         if (answer.split && updates.length > 1) {

@@ -50,3 +50,17 @@ export function byUser(rows: readonly OutboxRow[]): { userKey: string; rows: Out
   }
   return [...groups].map(([userKey, rs]) => ({ userKey, rows: rs }))
 }
+
+/**
+ * `rows` cut into runs of at most `maxUsers` users, each run holding every
+ * row of its users in row order, the runs in the order of each user's first
+ * row: coalescing the runs one by one gives the same updates, in the same
+ * order, as coalescing `rows` at once (what `Destination.coalesce` promises).
+ */
+export function userSlices(rows: readonly OutboxRow[], maxUsers: number): OutboxRow[][] {
+  if (maxUsers < 1) throw new Error('userSlices: maxUsers must be at least 1')
+  const groups = byUser(rows)
+  const slices: OutboxRow[][] = []
+  for (let i = 0; i < groups.length; i += maxUsers) slices.push(groups.slice(i, i + maxUsers).flatMap((g) => g.rows))
+  return slices
+}

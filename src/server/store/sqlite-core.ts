@@ -23,6 +23,7 @@
  */
 import { closeSync, fdatasync, openSync, statSync } from 'node:fs'
 import Database from 'better-sqlite3'
+import { clock, trace, tracing } from '../trace.js'
 import { migrateV1 } from './sqlite-migrate.js'
 import { addLoaded, emptyState, missing, scopeId } from './state.js'
 import type {
@@ -83,6 +84,14 @@ export interface SqliteOptions {
  */
 export const OUTBOX_CHUNK = 200
 
+/**
+ * fdatasyncs of the WAL that may run at once. With one, a group committed
+ * while an fdatasync ran waited for it to end and then for its own (up to
+ * twice the sync time); with two, its own starts at once. Each still
+ * acknowledges only what was committed before it started (see `durable`).
+ */
+export const SYNCS_IN_FLIGHT = 2
+
 /** Lets the event loop run what waits (a webhook's message to the worker) before going on. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
@@ -121,7 +130,11 @@ export class SqliteCore {
   private group: { done: Promise<void> } | undefined
   /** The WAL file, opened once to fdatasync it (see the header); undefined when SQLite syncs by itself or nothing is on disk. */
   private walFd: number | undefined
-  private syncing = false
+  /** fdatasyncs running now (at most `SYNCS_IN_FLIGHT`). */
+  private syncing = 0
+  /** Settles when no fdatasync runs: the file is closed only then. */
+  private syncsEnded: Promise<void> = Promise.resolve()
+  private endSyncs: () => void = () => {}
   /** Callers waiting for an fdatasync that has not started yet. */
   private syncWaiters: { resolve: () => void; reject: (err: Error) => void }[] = []
   /** After a failed fdatasync nothing more is acknowledged: what is on disk is unknown until a restart recovers it. */
@@ -141,6 +154,12 @@ export class SqliteCore {
    * entry never outlives the rows it was read from.
    */
   private readonly scanCache = new Map<string, StoredRecord[]>()
+  /**
+   * Awaited between two steps of a claim or a completion. The worker makes it
+   * wait until no webhook waits (sqlite-worker.ts): the outbox can wait a
+   * few milliseconds, an acknowledgement should not.
+   */
+  betweenSteps: () => Promise<void> = nextTurn
 
   constructor(readonly opts: SqliteOptions) {
     const { path } = opts
@@ -331,6 +350,7 @@ export class SqliteCore {
    * this thread meanwhile, so no lock is needed.
    */
   async apply<R>(request: MessageRequest, plan: Planner<R>): Promise<Applied<R>> {
+    const ta = tracing ? clock() : 0
     const { value: applied, committed } = this.inGroup((): Applied<R> => {
       const { dedupe } = request
       if (dedupe !== undefined && this.seen(dedupe.source, dedupe.key)) return { duplicate: true }
@@ -347,6 +367,7 @@ export class SqliteCore {
       }
       throw new Error(`a plan asked for more records ${MAX_PLAN_STEPS} times`)
     })
+    if (tracing) trace('apply', { t: ta, done: clock() })
     await committed
     return applied
   }
@@ -360,12 +381,14 @@ export class SqliteCore {
       let reject: (err: Error) => void = () => {}
       const done = new Promise<void>((res, rej) => { resolve = res; reject = rej })
       done.catch(() => {})
-      const group = { done, finish: () => {} }
+      const group = { done, finish: () => {}, opened: tracing ? clock() : 0, msgs: 0 }
       group.finish = () => {
         if (this.group !== group) return
         this.group = undefined
         try {
+          const tc = tracing ? clock() : 0
           this.db.exec('COMMIT')
+          if (tracing) trace('commit', { t: tc, done: clock(), opened: group.opened, msgs: group.msgs })
           this.committedRowId = this.writtenRowId
         } catch (err) {
           if (this.db.inTransaction) this.db.exec('ROLLBACK')
@@ -379,6 +402,7 @@ export class SqliteCore {
       this.flushGroup = group.finish
       setImmediate(group.finish)
     }
+    ;(this.group as { msgs?: number }).msgs! += 1
     return this.group.done
   }
 
@@ -393,7 +417,7 @@ export class SqliteCore {
     if (this.walFd === undefined) return Promise.resolve()
     if (this.syncFailure !== undefined) return Promise.reject(this.syncFailure)
     const waited = new Promise<void>((resolve, reject) => this.syncWaiters.push({ resolve, reject }))
-    if (!this.syncing) this.startSync()
+    if (this.syncing < SYNCS_IN_FLIGHT) this.startSync()
     return waited
   }
 
@@ -401,17 +425,22 @@ export class SqliteCore {
     const waiters = this.syncWaiters
     const covered = this.committedRowId
     this.syncWaiters = []
-    this.syncing = true
+    if (this.syncing++ === 0) this.syncsEnded = new Promise((resolve) => { this.endSyncs = resolve })
+    const ts = tracing ? clock() : 0
     fdatasync(this.walFd!, (err) => {
-      this.syncing = false
-      if (err !== null) {
+      if (tracing) trace('fsync', { t: ts, done: clock(), waiters: waiters.length })
+      if (--this.syncing === 0) this.endSyncs()
+      if (err !== null && this.syncFailure === undefined) {
         this.syncFailure = sqliteError(this.opts.path, 'cannot sync (fdatasync) the WAL of', err)
+      }
+      if (this.syncFailure !== undefined) {
+        // Also when another fdatasync failed meanwhile: after a failure nothing more is acknowledged.
         for (const w of [...waiters, ...this.syncWaiters.splice(0)]) w.reject(this.syncFailure)
         return
       }
       this.syncedRowId = Math.max(this.syncedRowId, covered)
       for (const w of waiters) w.resolve()
-      if (this.syncWaiters.length > 0) this.startSync()
+      if (this.syncWaiters.length > 0 && this.syncing < SYNCS_IN_FLIGHT) this.startSync()
     })
   }
 
@@ -456,6 +485,7 @@ export class SqliteCore {
     const blocked = new Set<string>()
     let after = 0
     for (;;) {
+      const tcs = tracing ? clock() : 0
       const step = this.tx(() => {
         const taken: OutboxRow[] = []
         let scanned = 0
@@ -475,9 +505,10 @@ export class SqliteCore {
         if (taken.length > 0) this.s.lease.run(o.owner, o.now + o.leaseMs, o.now, JSON.stringify(taken.map((r) => r.id)))
         return { taken, scanned }
       })
+      if (tracing) trace('claimStep', { t: tcs, done: clock(), taken: step.taken.length, scanned: step.scanned })
       rows.push(...step.taken)
       if (rows.length >= o.max || step.scanned < chunk) break
-      await nextTurn()
+      await this.betweenSteps()
     }
     return dest === undefined ? undefined : { sink, dest, rows }
   }
@@ -486,8 +517,10 @@ export class SqliteCore {
   async complete(owner: string, ids: readonly number[]): Promise<void> {
     const chunk = this.opts.outboxChunk ?? OUTBOX_CHUNK
     for (let i = 0; i < ids.length; i += chunk) {
-      if (i > 0) await nextTurn()
+      if (i > 0) await this.betweenSteps()
+      const tcs = tracing ? clock() : 0
       this.tx(() => this.s.complete.run(JSON.stringify(ids.slice(i, i + chunk)), owner))
+      if (tracing) trace('completeStep', { t: tcs, done: clock() })
     }
   }
 
@@ -581,6 +614,7 @@ export class SqliteCore {
     }
     // The last commits' fdatasync (and any still running) ends before the file is closed.
     await this.durable().catch(() => {})
+    await this.syncsEnded
     if (this.db.open) this.db.close()
     if (this.walFd !== undefined) closeSync(this.walFd)
     this.walFd = undefined

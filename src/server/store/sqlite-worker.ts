@@ -7,27 +7,54 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { rebuildPlanner } from '../flows/index.js'
 import { coreCalls, type CoreCalls, type WorkerCall, type WorkerReply } from './sqlite.js'
 import { SqliteCore, type SqliteOptions } from './sqlite-core.js'
+import { SlicedQueue } from './sliced-queue.js'
+import { clock, trace, tracing } from '../trace.js'
 
 const port = parentPort
 if (port === null) throw new Error('sqlite-worker.js must run in a worker thread')
 
 let calls: CoreCalls
+let core: SqliteCore
 try {
-  calls = coreCalls(new SqliteCore(workerData as SqliteOptions), rebuildPlanner)
+  core = new SqliteCore(workerData as SqliteOptions)
+  calls = coreCalls(core, rebuildPlanner)
   port.postMessage({ ready: true } satisfies WorkerReply)
 } catch (err) {
   port.postMessage({ fatal: (err as Error).message } satisfies WorkerReply)
   process.exit(1)
 }
 
-port.on('message', (call: WorkerCall) => {
+/** Longest stretch of messages run between two turns of the event loop (see SlicedQueue). */
+const SLICE_MS = 4
+
+const queue = new SlicedQueue<WorkerCall>((call) => {
   const fn = calls[call.method] as ((...a: unknown[]) => Promise<unknown>) | undefined
   if (typeof fn !== 'function') {
     port.postMessage({ id: call.id, error: `unknown store method ${call.method}` } satisfies WorkerReply)
     return
   }
-  fn(...call.args).then(
-    (result) => port.postMessage({ id: call.id, result } satisfies WorkerReply),
+  const t = tracing ? clock() : 0
+  let result: Promise<unknown>
+  try {
+    result = fn(...call.args)
+  } catch (err) {
+    result = Promise.reject(err as Error)
+  }
+  result.then(
+    (value) => {
+      if (tracing) trace('wcall', { id: call.id, m: call.method, t, done: clock() })
+      port.postMessage({ id: call.id, result: value } satisfies WorkerReply)
+    },
     (err: Error) => port.postMessage({ id: call.id, error: err.message } satisfies WorkerReply),
   )
-})
+}, SLICE_MS)
+
+/**
+ * Longest a claim or completion step waits for webhooks to be run first. A
+ * whole claim of 2,000 rows (ten steps) took 40 ms of this thread at rate and
+ * more under load; webhooks behind it waited.
+ */
+const STEP_WAIT_MAX_MS = 50
+core.betweenSteps = () => queue.whenIdle(STEP_WAIT_MAX_MS)
+
+port.on('message', (call: WorkerCall) => queue.push(call))

@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { rebuildPlanner } from '../flows/index.js'
+import { clock, trace, tracing } from '../trace.js'
 import { KeyedLock } from './keyed-lock.js'
 import { MAX_PLAN_STEPS, SqliteCore, type CommitInput, type SqliteOptions } from './sqlite-core.js'
 import { addLoaded, emptyState, isEmptySpec, missing } from './state.js'
@@ -200,8 +201,12 @@ async function workerCalls(opts: SqliteOptions): Promise<CoreCalls> {
     if (failure !== undefined) return Promise.reject(failure)
     if (closed) return Promise.reject(new Error('the store is closed'))
     const id = ++nextId
+    const posted = tracing ? clock() : 0
     return new Promise((resolve, reject) => {
-      pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
+      pending.set(id, {
+        resolve: tracing ? (v: unknown) => { trace('call', { id, m: method, t: posted, back: clock() }); (resolve as (v: unknown) => void)(v) } : resolve as (v: unknown) => void,
+        reject,
+      })
       worker.postMessage({ id, method, args } satisfies WorkerCall)
     })
   }
