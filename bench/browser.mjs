@@ -74,12 +74,15 @@ async function coreAlone(whole = false) {
   return output[0].code
 }
 
+/** Mixpanel's event endpoints: what the server counts and the start-up loads wait for. */
+const EVENT_PATH = /^\/(track|engage|groups)\/?$/
+
 /** Serves `files`; answers Mixpanel's endpoints (`/track/`, `/engage/`, `/groups/`) as Mixpanel does, counting requests. */
 async function startServer(files) {
   const seen = { requests: 0 }
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname
-    if (/^\/(track|engage|groups)\/?$/.test(path)) {
+    if (EVENT_PATH.test(path)) {
       seen.requests += 1
       req.resume()
       req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('1'))
@@ -302,63 +305,71 @@ async function main() {
   }
 
   /**
-   * One fresh load of an init page: wall-clock times (total, evaluate, start,
-   * first track), the CPU time of the renderer's main thread from before
-   * the navigation to 300 ms after the load (Chromium's `ThreadTime` metric),
-   * and when the first event's request started (Resource Timing, ms after the
-   * script's evaluation began; ours sends from its delivery queue in a later
-   * task, the core from inside `track()`). The window is extended until that
-   * request is seen, so work deferred past the load is still counted.
+   * One fresh load of an init page, in its own context, until 300 ms after
+   * its first request to Mixpanel's event endpoints (seen from the browser's
+   * network events: no script of ours runs in the page while waiting), so
+   * work deferred past the load is still counted. `before(cdp)` runs before
+   * the navigation; `after(page, cdp, state)` gets what it returned.
    */
-  async function startUp(variant) {
+  async function freshLoad(variant, before, after) {
     const context = await browser.newContext()
     await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort())
     try {
       const page = await context.newPage()
       const cdp = await context.newCDPSession(page)
-      await cdp.send('Performance.enable')
-      const threadTime = async () => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'ThreadTime').value * 1000
-      const before = await threadTime()
-      // Seen from the browser's network events: no script of ours runs in the page while waiting.
-      const isEvent = (url) => /^\/(track|engage|groups)\/?$/.test(new URL(url).pathname)
-      const request = page.waitForRequest((request) => isEvent(request.url()), { timeout: 10_000 }).catch(() => {})
+      const state = await before(cdp)
+      const request = page.waitForRequest((request) => EVENT_PATH.test(new URL(request.url()).pathname), { timeout: 10_000 }).catch(() => {})
       await page.goto(`${origin}/init-${variant}.html`)
       await request
       await page.waitForTimeout(300)
-      // Start of the first request to Mixpanel's endpoints, ms after t0 (NaN when none was seen).
-      const sentAt = () => {
-        const sent = performance.getEntriesByType('resource').find((entry) => /^\/(track|engage|groups)\/?$/.test(new URL(entry.name).pathname))
-        return sent ? sent.startTime - window.t0 : NaN
-      }
-      const cpu = (await threadTime()) - before
-      const times = await page.evaluate(() => [window.t3 - window.t0, window.t1 - window.t0, window.t2 - window.t1, window.t3 - window.t2])
-      return [...times, cpu, await page.evaluate(sentAt)]
+      return await after(page, cdp, state)
     } finally {
       await context.close()
     }
   }
 
-  /** One fresh load of an init page under the CPU profiler (50 µs) until 300 ms after its first request: startupPhases(). */
-  async function startUpProfile(variant, library) {
-    const context = await browser.newContext()
-    await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort())
-    try {
-      const page = await context.newPage()
-      const cdp = await context.newCDPSession(page)
-      await cdp.send('Profiler.enable')
-      await cdp.send('Profiler.setSamplingInterval', { interval: 50 })
-      await cdp.send('Profiler.start')
-      const request = page.waitForRequest((request) => /^\/(track|engage|groups)\/?$/.test(new URL(request.url()).pathname), { timeout: 10_000 }).catch(() => {})
-      await page.goto(`${origin}/init-${variant}.html`)
-      await request
-      await page.waitForTimeout(300)
-      const { profile } = await cdp.send('Profiler.stop')
-      const { library: at, create } = scriptsOf(files[`/init-${variant}.html`], library)
-      return startupPhases(profile, at, create)
-    } finally {
-      await context.close()
-    }
-  }
+  /**
+   * One fresh load: wall-clock times (total, evaluate, start, first track),
+   * the CPU time of the renderer's main thread over the load (Chromium's
+   * `ThreadTime` metric), and when the first event's request started
+   * (Resource Timing, ms after the script's evaluation began; ours sends from
+   * its delivery queue in a later task, the core from inside `track()`).
+   */
+  const startUp = (variant) =>
+    freshLoad(
+      variant,
+      async (cdp) => {
+        await cdp.send('Performance.enable')
+        const threadTime = async () => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'ThreadTime').value * 1000
+        return { threadTime, before: await threadTime() }
+      },
+      async (page, cdp, { threadTime, before }) => {
+        const cpu = (await threadTime()) - before
+        const times = await page.evaluate(() => [window.t3 - window.t0, window.t1 - window.t0, window.t2 - window.t1, window.t3 - window.t2])
+        // Start of the first request to Mixpanel's endpoints, ms after t0 (NaN when none was seen).
+        const sentAt = await page.evaluate((path) => {
+          const sent = performance.getEntriesByType('resource').find((entry) => new RegExp(path).test(new URL(entry.name).pathname))
+          return sent ? sent.startTime - window.t0 : NaN
+        }, EVENT_PATH.source)
+        return [...times, cpu, sentAt]
+      },
+    )
+
+  /** One fresh load under the CPU profiler (50 µs): startupPhases(). */
+  const startUpProfile = (variant, library) =>
+    freshLoad(
+      variant,
+      async (cdp) => {
+        await cdp.send('Profiler.enable')
+        await cdp.send('Profiler.setSamplingInterval', { interval: 50 })
+        await cdp.send('Profiler.start')
+      },
+      async (page, cdp) => {
+        const { profile } = await cdp.send('Profiler.stop')
+        const { library: at, create } = scriptsOf(files[`/init-${variant}.html`], library)
+        return startupPhases(profile, at, create)
+      },
+    )
 
   try {
     // 1. Per-call main-thread time: ROUNDS rounds; in each, every side in a fresh page of its own, all

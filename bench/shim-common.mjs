@@ -214,7 +214,6 @@ export async function openLoop({ port, bodies, webhooksPerSecond }) {
   // The client's own event-loop delay: an answer is timed late by as much (printed beside the latency).
   const loopDelay = monitorEventLoopDelay({ resolution: 1 })
   loopDelay.enable()
-  const lat = []
   // Latency by due order: which webhooks were due in the shim's first second.
   const byDue = new Array(bodies.length)
   const interval = 1000 / webhooksPerSecond
@@ -228,7 +227,7 @@ export async function openLoop({ port, bodies, webhooksPerSecond }) {
         const due = start + sent * interval
         const index = sent
         post(agent, port, bodies[sent++]).then(() => {
-          lat.push((byDue[index] = performance.now() - due))
+          byDue[index] = performance.now() - due
           if (++answered === bodies.length) resolve()
         }, reject)
       }
@@ -244,7 +243,7 @@ export async function openLoop({ port, bodies, webhooksPerSecond }) {
   const sorted = (list) => list.sort((a, b) => a - b)
   return {
     seconds,
-    lat: sorted(lat),
+    lat: sorted([...byDue]),
     firstSecond: sorted(byDue.slice(0, warm)),
     afterFirstSecond: sorted(byDue.slice(warm)),
     clientLoopDelayMs: { p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
