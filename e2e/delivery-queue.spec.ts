@@ -162,3 +162,33 @@ test('cookies that throw (a sandboxed frame): localStorage persistence takes ove
   expect(seen.errors).toEqual([])
   expect(seen.console).toContain(`log: ${PREFIX} storage failing: \`cookie\` asked, mixpanel-browser uses localStorage, the delivery queue localStorage`)
 })
+
+test("a page listens for another page's lease release only while another page holds records, and then sends them when that page is closed", async ({ context, site, inbox }) => {
+  // Counts the page's `storage` listeners (a listener costs start-up time, docs/delivery.md).
+  await context.addInitScript(() => {
+    const add = window.addEventListener
+    ;(window as any).storageListeners = 0
+    window.addEventListener = function (this: Window, type: string, ...rest: unknown[]) {
+      if (type === 'storage') (window as any).storageListeners++
+      return (add as any).call(this, type, ...rest)
+    } as typeof window.addEventListener
+  })
+  const url = site.page('/queue/neighbour.html', analyticsPage({ token: TOKEN }, `window.track = (name) => analytics.track(name)`))
+  const first = await context.newPage()
+  // The first page cannot reach Mixpanel: its record stays stored under its lease.
+  await first.route(MIXPANEL_HOSTS, (route) => route.abort('connectionrefused'))
+  await first.goto(url)
+  await first.evaluate(() => (window as any).track('Held'))
+  await expect.poll(() => stored(first)).toHaveLength(1)
+  // Alone when it started: no listener.
+  expect(await first.evaluate(() => (window as any).storageListeners)).toBe(0)
+
+  const second = await context.newPage()
+  await second.goto(url)
+  // Its first heartbeat saw the first page's record under a live lease.
+  await expect.poll(() => second.evaluate(() => (window as any).storageListeners)).toBe(1)
+  await first.close({ runBeforeUnload: true })
+  await inbox.until((i) => unique(i.events('Held')).length === 1)
+  expect(unique(inbox.events('Held')).map((e) => e.event)).toEqual(['Held'])
+  await expect.poll(() => stored(second)).toEqual([])
+})
