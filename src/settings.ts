@@ -105,51 +105,48 @@ export interface NormalizedSettings {
   mixpanelConfig: Record<string, unknown>
 }
 
-// Each setting's kind and default. A kind is what the value must be (as the
-// error says it) or its allowed values; `IGNORED` marks keys Segment's own
-// settings objects carry that mean nothing in device mode, accepted so such an
-// object works as it is (docs/behaviour.md, "Settings copied from Segment").
-const BOOLEAN = 'a boolean'
-const STRING = 'a string'
-const LIST = 'an array of strings'
-const OBJECT = 'an object'
-const IGNORED = ''
-type Kind = typeof BOOLEAN | typeof STRING | typeof LIST | typeof OBJECT | typeof IGNORED | readonly string[]
+// Settings Segment's own settings objects carry that mean nothing in device
+// mode, accepted so such an object works as it is (docs/behaviour.md,
+// "Settings copied from Segment").
+const IGNORED = ['apiSecret', 'nameTag', 'pageview', 'versionSettings', 'bundlingStatus', 'type'] as const
 
-// Typed by `Settings`: a setting without a rule, or a rule for no setting, does not compile.
-const SCHEMA: { readonly [K in keyof Settings]-?: readonly [Kind, unknown?] } = {
-  token: [STRING],
-  people: [BOOLEAN, true],
-  setAllTraitsByDefault: [BOOLEAN, true],
-  superProperties: [LIST],
-  peopleProperties: [LIST],
-  legacySuperProperties: [BOOLEAN, false],
-  eventIncrements: [LIST],
-  propIncrements: [LIST],
-  groupIdentifierTraits: [LIST],
-  groupTraitsToSetOnce: [LIST],
-  consolidatedPageCalls: [BOOLEAN, true],
-  trackAllPages: [BOOLEAN, false],
-  trackCategorizedPages: [BOOLEAN, false],
-  trackNamedPages: [BOOLEAN, false],
-  sourceName: [STRING, ''],
-  crossSubdomainCookie: [BOOLEAN, true],
-  secureCookie: [BOOLEAN, false],
-  persistence: [['cookie', 'localStorage', 'none'], 'cookie'],
-  cookieName: [STRING, ''],
-  enableEuropeanUnionEndpoint: [BOOLEAN, false],
-  dataResidency: [['us', 'eu', 'in'], 'us'],
-  apiHost: [STRING],
-  optOutByDefault: [BOOLEAN, false],
-  mparticle: [BOOLEAN, true],
-  debug: [BOOLEAN, false],
-  mixpanelConfig: [OBJECT],
-  apiSecret: [IGNORED],
-  nameTag: [IGNORED],
-  pageview: [IGNORED],
-  versionSettings: [IGNORED],
-  bundlingStatus: [IGNORED],
-  type: [IGNORED],
+// Each setting's default, whose kind is also what a given value must be: a
+// boolean, a string, an array of strings or an object; `CHOICES` lists the
+// allowed values of the others. Typed by `Settings`: a setting without a
+// default, or a default for no setting, does not compile. `token` and
+// `apiHost` have none: '' stands for "not given".
+const DEFAULTS: { readonly [K in Exclude<keyof Settings, (typeof IGNORED)[number]>]-?: NonNullable<Settings[K]> } = {
+  token: '',
+  people: true,
+  setAllTraitsByDefault: true,
+  superProperties: [],
+  peopleProperties: [],
+  legacySuperProperties: false,
+  eventIncrements: [],
+  propIncrements: [],
+  groupIdentifierTraits: [],
+  groupTraitsToSetOnce: [],
+  consolidatedPageCalls: true,
+  trackAllPages: false,
+  trackCategorizedPages: false,
+  trackNamedPages: false,
+  sourceName: '',
+  crossSubdomainCookie: true,
+  secureCookie: false,
+  persistence: 'cookie',
+  cookieName: '',
+  enableEuropeanUnionEndpoint: false,
+  dataResidency: 'us',
+  apiHost: '',
+  optOutByDefault: false,
+  mparticle: true,
+  debug: false,
+  mixpanelConfig: {},
+}
+
+const CHOICES: { readonly [K in keyof Settings]?: readonly NonNullable<Settings[K]>[] } = {
+  persistence: ['cookie', 'localStorage', 'none'],
+  dataResidency: ['us', 'eu', 'in'],
 }
 
 /** The error thrown by `createAnalytics()` for a bad settings object. */
@@ -170,6 +167,12 @@ const describe = (value: unknown): string =>
   : typeof value === 'string' ? `the string ${JSON.stringify(value)}`
   : `${/^[aeiou]/.test(typeof value) ? 'an' : 'a'} ${typeof value}`
 
+/** What a setting's value is, as its error names it: its default's kind is what it must be. */
+const kindOf = (value: unknown): string =>
+  isObject(value) ? 'an object'
+  : Array.isArray(value) ? (value.every((item) => typeof item === 'string') ? 'an array of strings' : 'an array')
+  : `a ${typeof value}`
+
 // Characters that end or split a cookie's name; a token is part of the cookie name too.
 const COOKIE_UNSAFE = /[\s;,=\x00-\x1f\x7f]/
 
@@ -181,25 +184,23 @@ const COOKIE_UNSAFE = /[\s;,=\x00-\x1f\x7f]/
 export function normalizeSettings(input: Settings): NormalizedSettings {
   if (!isObject(input)) fail(`settings must be an object with at least \`token\`, got ${describe(input)}`)
   const raw = input as unknown as Record<string, unknown>
-  for (const key in raw) if (!Object.prototype.hasOwnProperty.call(SCHEMA, key)) fail(`unknown setting \`${key}\``)
+  for (const key in raw) if (!Object.prototype.hasOwnProperty.call(DEFAULTS, key) && !IGNORED.includes(key as never)) fail(`unknown setting \`${key}\``)
   const out: Record<string, unknown> = {}
-  for (const [name, [kind, fallback]] of Object.entries(SCHEMA)) {
+  for (const [name, fallback] of Object.entries(DEFAULTS)) {
     const value = raw[name]
-    if (kind === IGNORED) continue
+    const choices = CHOICES[name as keyof Settings]
+    const kind = kindOf(fallback)
     if (value === undefined) {
-      out[name] = kind === LIST ? [] : fallback
+      out[name] = Array.isArray(fallback) ? [] : fallback
       continue
     }
-    const ok =
-      kind === LIST ? Array.isArray(value) && value.every((v) => typeof v === 'string')
-      : kind === OBJECT ? isObject(value)
-      : typeof kind === 'object' ? kind.includes(value as string)
-      : typeof value === kind.slice(2)
-    if (!ok) fail(`setting \`${name}\` must be ${typeof kind === 'object' ? `one of '${kind.join("', '")}'` : kind}, got ${describe(value)}`)
-    out[name] = kind === LIST ? [...(value as string[])] : value
+    if (choices ? !choices.includes(value as never) : kindOf(value) !== kind) {
+      fail(`setting \`${name}\` must be ${choices ? `one of '${choices.join("', '")}'` : kind}, got ${describe(value)}`)
+    }
+    out[name] = Array.isArray(value) ? [...value] : value
   }
   const settings = out as unknown as NormalizedSettings
-  const token = (settings.token = settings.token?.trim())
+  const token = (settings.token = settings.token.trim())
   if (!token) fail('setting `token` is required: the Mixpanel project token')
   // Both end up in the cookie's name.
   for (const name of ['token', 'cookieName'] as const) {
@@ -207,13 +208,13 @@ export function normalizeSettings(input: Settings): NormalizedSettings {
     if (COOKIE_UNSAFE.test(value)) fail(`setting \`${name}\` must not contain spaces, control characters or ;,=, got ${describe(value)}`)
   }
   const { apiHost, mixpanelConfig } = settings
-  if (apiHost !== undefined && !/^https?:\/\/[^/]/.test(apiHost)) {
+  if (raw.apiHost !== undefined && !/^https?:\/\/[^/]/.test(apiHost!)) {
     fail(`setting \`apiHost\` must be an http(s) URL such as 'https://mp.example.com', got ${describe(apiHost)}`)
   }
-  settings.apiHost = apiHost?.replace(/\/+$/, '')
+  settings.apiHost = apiHost ? apiHost.replace(/\/+$/, '') : undefined
   settings.mixpanelConfig = { ...mixpanelConfig }
   // mixpanel-browser calls `loaded` inside init(): one that throws would leave it half started.
-  const loaded = mixpanelConfig?.loaded
+  const loaded = mixpanelConfig.loaded
   if (typeof loaded === 'function') {
     settings.mixpanelConfig.loaded = (instance: unknown) => {
       try {
