@@ -17,27 +17,27 @@ export function apply(mixpanel: MixpanelLike, ops: readonly Operation[]): unknow
   return errors
 }
 
+// The operations named after their mixpanel-browser method: the fields passed
+// to it, in order (an alias without `original` is called with one argument).
+const ARGUMENTS: Record<string, string[]> = {
+  identify: ['id'],
+  register: ['props'],
+  track: ['event', 'props'],
+  set_group: ['key', 'id'],
+  alias: ['alias', 'original'],
+  reset: [],
+  unregister: ['name'],
+}
+
 function perform(mp: MixpanelLike, o: Operation): void {
+  const fields = o as unknown as Record<string, any>
   // `people.<method>` and `group.<method>` take the properties alone.
   const [target, method] = o.op.split('.') as [string, string | undefined]
   if (method) {
-    const on: any = target === 'people' ? mp.people : mp.get_group((o as { key: string }).key, (o as { id: string }).id)
-    on[method]((o as { props: object }).props)
-    return
-  }
-  switch (o.op) {
-    case 'identify': mp.identify(o.id); return
-    case 'register': mp.register(o.props); return
-    case 'track': mp.track(o.event, o.props); return
-    case 'set_group': mp.set_group(o.key, o.id); return
-    case 'alias':
-      if (o.original === undefined) mp.alias(o.alias)
-      else mp.alias(o.alias, o.original)
-      return
-    case 'reset': mp.reset(); return
-    case 'unregister': mp.unregister(o.name); return
-    case 'opt_in': mp.opt_in_tracking(); return
-    // mixpanel-browser deletes the profile unless told not to.
-    case 'opt_out': mp.opt_out_tracking({ delete_user: o.deleteUser })
-  }
+    const on: any = target === 'people' ? mp.people : mp.get_group(fields.key, fields.id)
+    on[method](fields.props)
+  } else if (o.op === 'opt_in') mp.opt_in_tracking()
+  // mixpanel-browser deletes the profile unless told not to.
+  else if (o.op === 'opt_out') mp.opt_out_tracking({ delete_user: o.deleteUser })
+  else (mp as any)[o.op](...ARGUMENTS[o.op]!.map((name) => fields[name]).filter((value) => value !== undefined))
 }
