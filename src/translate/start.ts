@@ -1,5 +1,5 @@
 import type { Operation, State } from '../types'
-import { sentName } from './values'
+import { RENAMED, sentName } from './values'
 
 // mixpanel-browser's queues of People updates waiting for identify(), in its persistence.
 const PEOPLE_QUEUES = ['__mps', '__mpso', '__mpus', '__mpa', '__mpap', '__mpr', '__mpu']
@@ -18,7 +18,7 @@ const PEOPLE_QUEUES = ['__mps', '__mpso', '__mpus', '__mpa', '__mpap', '__mpr', 
  */
 export function startOperations(state: State, people: boolean): Operation[] {
   const ops: Operation[] = []
-  for (const name of ['length', 'bucket']) {
+  for (const name of RENAMED) {
     const value = state.superProperty(name)
     if (value !== undefined) ops.push({ op: 'register', props: { [sentName(name)]: value } }, { op: 'unregister', name })
   }

@@ -76,7 +76,7 @@ export const hasKeys = (props: object): boolean => Object.keys(props).length > 0
 
 // A numeric `length` makes mixpanel-browser take the properties for an array:
 // an event goes out with none, and a registered one empties every later event.
-const RENAMED = ['length', 'bucket']
+export const RENAMED = ['length', 'bucket']
 
 /** The name a property or trait is sent under: `length` and `bucket` get a trailing `_`. */
 export const sentName = (key: string): string => (RENAMED.includes(key) ? key + '_' : key)
