@@ -8,7 +8,6 @@ export const apiHostFor = ({ apiHost, dataResidency: r }: Pick<NormalizedSetting
 /** mixpanel-browser `init` options for the settings. Pure. */
 export function mixpanelConfig(settings: NormalizedSettings): Properties {
   const none = settings.persistence === 'none'
-  const optOut = settings.optOutByDefault
   return {
     api_host: apiHostFor(settings),
     // JSON bodies for every host: proxies get readable payloads and emoji are not
@@ -20,9 +19,11 @@ export function mixpanelConfig(settings: NormalizedSettings): Properties {
     disable_persistence: none,
     track_pageview: false,
     debug: settings.debug,
-    ...(settings.cookieName && { cookie_name: settings.cookieName }),
+    // '' and false are mixpanel-browser's own defaults.
+    cookie_name: settings.cookieName,
     // Without the second flag mixpanel-browser still writes its cookie.
-    ...(optOut && { opt_out_tracking_by_default: true, opt_out_persistence_by_default: true }),
+    opt_out_tracking_by_default: settings.optOutByDefault,
+    opt_out_persistence_by_default: settings.optOutByDefault,
     ...settings.mixpanelConfig,
     // Our own queue delivers (docs/delivery.md): it needs every record handed
     // to the hooks at call time, which mixpanel-browser does only unbatched.

@@ -14,6 +14,10 @@ const DEFAULT_CONFIG = {
   batch_requests: false,
   track_pageview: false,
   debug: false,
+  // mixpanel-browser's own defaults, passed as they are.
+  cookie_name: '',
+  opt_out_tracking_by_default: false,
+  opt_out_persistence_by_default: false,
 }
 
 describe('mixpanelConfig', () => {
