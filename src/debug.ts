@@ -15,10 +15,8 @@ export function createLogger(enabled: boolean): Logger {
   const messages = enabled ? import('./messages') : undefined
   return {
     debug(note, ...details) {
-      messages?.then(
-        (m) => console.log(PREFIX, m.explain(note), ...details),
-        () => console.log(PREFIX, note, ...details),
-      )
+      // Without the sentences (the chunk failed to load), the note as data.
+      messages?.then((m) => m.explain(note), () => note).then((text) => console.log(PREFIX, text, ...details))
     },
   }
 }
