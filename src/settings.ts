@@ -187,13 +187,10 @@ export function normalizeSettings(input: Settings): NormalizedSettings {
   for (const key in raw) if (!Object.prototype.hasOwnProperty.call(DEFAULTS, key) && !IGNORED.includes(key as never)) fail(`unknown setting \`${key}\``)
   const out: Record<string, unknown> = {}
   for (const [name, fallback] of Object.entries(DEFAULTS)) {
-    const value = raw[name]
+    // A default passes its own check, and a default list is copied like a given one.
+    const value = raw[name] === undefined ? fallback : raw[name]
     const choices = CHOICES[name as keyof Settings]
     const kind = kindOf(fallback)
-    if (value === undefined) {
-      out[name] = Array.isArray(fallback) ? [] : fallback
-      continue
-    }
     if (choices ? !choices.includes(value as never) : kindOf(value) !== kind) {
       fail(`setting \`${name}\` must be ${choices ? `one of '${choices.join("', '")}'` : kind}, got ${describe(value)}`)
     }
@@ -211,6 +208,7 @@ export function normalizeSettings(input: Settings): NormalizedSettings {
   if (raw.apiHost !== undefined && !/^https?:\/\/[^/]/.test(apiHost!)) {
     fail(`setting \`apiHost\` must be an http(s) URL such as 'https://mp.example.com', got ${describe(apiHost)}`)
   }
+  // '' (the default) is no apiHost: a given '' fails above.
   settings.apiHost = apiHost ? apiHost.replace(/\/+$/, '') : undefined
   settings.mixpanelConfig = { ...mixpanelConfig }
   // mixpanel-browser calls `loaded` inside init(): one that throws would leave it half started.
