@@ -165,12 +165,13 @@ const describe = (value: unknown): string =>
   value === null || value === undefined ? String(value)
   : Array.isArray(value) ? 'an array'
   : typeof value === 'string' ? `the string ${JSON.stringify(value)}`
-  : `${/^[aeiou]/.test(typeof value) ? 'an' : 'a'} ${typeof value}`
+  : typeof value === 'object' ? 'an object'
+  : `a ${typeof value}`
 
 /** What a setting's value is, as its error names it: its default's kind is what it must be. */
 const kindOf = (value: unknown): string =>
-  isObject(value) ? 'an object'
-  : Array.isArray(value) ? (value.every((item) => typeof item === 'string') ? 'an array of strings' : 'an array')
+  Array.isArray(value) ? (value.every((item) => typeof item === 'string') ? 'an array of strings' : 'an array')
+  : isObject(value) ? 'an object'
   : `a ${typeof value}`
 
 // Characters that end or split a cookie's name; a token is part of the cookie name too.
