@@ -63,7 +63,7 @@ export const listHas = (list: readonly string[], name: string): boolean =>
   list.some((item) => item.toLowerCase() === name.toLowerCase())
 
 /** The value when it is a non-empty string, else null. */
-export const nonEmptyString = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null)
+export const nonEmptyString = (value: unknown): string | null => (typeof value === 'string' && value) || null
 
 /** A plain object (properties, traits, options, settings): not null, an array or a `Date`. */
 export const isObject = (value: unknown): value is Properties =>
