@@ -85,12 +85,12 @@ export function toMessage(type: Message['type'], raw: Arg[]): { message: Message
   return { message: message as unknown as Message, options: isObject(args[0]) ? args[0] : undefined }
 }
 
-/** Whether `optOut()`'s options ask for the profile's deletion (a hostile object is a no). */
-function asksDeletion(options: unknown): boolean {
+/** What `task` returns, or `fallback` when it throws: a hostile argument or a broken mixpanel-browser never throws into the page. */
+function attempt<T>(task: () => T, fallback: T): T {
   try {
-    return Object(options).deleteUser === true
+    return task()
   } catch {
-    return false
+    return fallback
   }
 }
 
@@ -164,15 +164,11 @@ export function facadeFor(runtime: Runtime): Analytics {
     ready: (callback?: Callback) => finish(Promise.resolve(), callback),
     optIn: () => runtime.perform('optIn', [{ op: 'opt_in' }]),
     // Deletes nothing unless asked: a consent banner's "reject" is not an erasure request.
-    optOut: (options?: OptOutOptions) => runtime.perform('optOut', [{ op: 'opt_out', deleteUser: asksDeletion(options) }]),
+    // `deleteUser` must be exactly true (a hostile object is a no).
+    optOut: (options?: OptOutOptions) =>
+      runtime.perform('optOut', [{ op: 'opt_out', deleteUser: attempt(() => Object(options).deleteUser === true, false) }]),
     user: () => ({
-      id: () => {
-        try {
-          return runtime.state.userId
-        } catch {
-          return null
-        }
-      },
+      id: () => attempt(() => runtime.state.userId, null),
       traits: () => ({ ...traits }),
     }),
     get mixpanel() {
