@@ -94,8 +94,9 @@ export function startSender(store: Store, deps: SenderDeps): Sender {
         failures = 0
         limit = Math.min(BATCH, limit * 2)
       }
-      // A keepalive answer leaves a running backoff alone.
-      if (!keepalive || !(timer || busy)) schedule(delay)
+      // A keepalive answer leaves a running backoff alone; with nothing
+      // waiting there is nothing to pump (a task saved per answer).
+      if ((!keepalive || !(timer || busy)) && store.items.some((item) => !item.f)) schedule(delay)
     }
     deps.send(batch[0]!.u, `[${batch.map((item) => item.j).join(',')}]`, keepalive).then(settle, () => settle({ status: 0 }))
   }
@@ -174,7 +175,9 @@ export function startSender(store: Store, deps: SenderDeps): Sender {
     wake() {
       failures = 0
       beat()
-      if (!busy) schedule(0)
+      // Now, not in a timer task: at start-up the first request leaves in
+      // the task that loaded the sender (docs/performance.md, "Start-up").
+      if (!busy) clearTimeout(timer), pump()
     },
     beat,
     get others() {

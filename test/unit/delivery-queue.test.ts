@@ -372,6 +372,28 @@ describe('bounded work (docs/delivery.md, "Bounds")', () => {
     expect(sent.map((s) => s.events)).toEqual([['A', 'B']])
   })
 
+  test('starting, the sender requests what is stored in the same task; an answer schedules a task only when records wait', async () => {
+    const q = queue(storage, 'me', false)
+    q.push(URL, event('A'))
+    startSender(q.store, {
+      send: (url, body, keepalive) => new Promise<Answer>((resolve) => void sent.push({ by: 'me', url, events: JSON.parse(body).map((r: any) => r.event), keepalive, answer: resolve, fail() {} })),
+      optedOut: () => false,
+    })
+    // No timer ran: the request left while the sender started (one task less at start-up, docs/performance.md).
+    expect(sent.map((s) => s.events)).toEqual([['A']])
+    expect(vi.getTimerCount()).toBe(0)
+    // Pushed while A is in flight: it waits for A's answer, then goes.
+    q.push(URL, event('B'))
+    sent[0]!.answer({ status: 200 })
+    await tick()
+    expect(sent.map((s) => s.events)).toEqual([['A'], ['B']])
+    // Answered with nothing waiting: no task is scheduled, nothing is left stored.
+    sent[1]!.answer({ status: 200 })
+    for (let i = 0; i < 5; i++) await Promise.resolve()
+    expect(vi.getTimerCount()).toBe(0)
+    expect(records(storage)).toEqual([])
+  })
+
   test('a page left before its sender loaded releases its lease; the next page sends its records, once', async () => {
     const first = queue(storage, 'first', false)
     first.push(URL, event('A'))
