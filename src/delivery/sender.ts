@@ -177,7 +177,10 @@ export function startSender(store: Store, deps: SenderDeps): Sender {
       beat()
       // Now, not in a timer task: at start-up the first request leaves in
       // the task that loaded the sender (docs/performance.md, "Start-up").
-      if (!busy) clearTimeout(timer), pump()
+      if (!busy) {
+        clearTimeout(timer)
+        pump()
+      }
     },
     beat,
     get others() {
