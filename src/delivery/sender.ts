@@ -37,10 +37,14 @@ const KEEPALIVE_QUOTA = 64_000
 /** A profile deletion or the clearing of its charges (`$delete`, `$transactions: []`). */
 const isErasure = (json: string): boolean => /"\$delete":|"\$transactions":\[\]/.test(json)
 
-/** Posts `data=<json>` (a form body) with fetch; no answer after TIMEOUT aborts it (a failure, retried). */
+/**
+ * Posts `data=<json>` (a form body) with fetch; no answer after TIMEOUT aborts
+ * it (a failure, retried) where the browser has `AbortSignal.timeout` (Chrome
+ * 103, Firefox 100, Safari 16; older ones wait for the answer: docs/browsers.md).
+ */
 export const send = (url: string, data: string, keepalive: boolean): Promise<Answer> =>
   // Default credentials: no cookies cross-origin (Mixpanel needs none), so wildcard CORS answers (proxies) work.
-  fetch(url, { method: 'POST', body: new URLSearchParams({ data }), keepalive, signal: AbortSignal.timeout(TIMEOUT) }).then((response) => ({
+  fetch(url, { method: 'POST', body: new URLSearchParams({ data }), keepalive, signal: AbortSignal.timeout?.(TIMEOUT) }).then((response) => ({
     status: response.status,
     retryAfter: response.headers.get('Retry-After'),
   }))

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
 import { BATCH, LEASE, MAX_AGE } from '../../src/delivery/policy'
 import { createStore, MAX_RECORDS } from '../../src/delivery/queue'
-import { startSender, type Answer } from '../../src/delivery/sender'
+import { send, startSender, type Answer } from '../../src/delivery/sender'
 import { DELIVERY_DROPPED, DELIVERY_STORAGE, type Note } from '../../src/notes'
 
 const PREFIX = '__mpdm_tok_'
@@ -434,5 +434,24 @@ describe('bounded work (docs/delivery.md, "Bounds")', () => {
     expect(count).toBeGreaterThan(50)
     expect(count).toBeLessThanOrEqual(Math.ceil(64_000 / big(0).length) + 1)
     expect(records(storage)).toHaveLength(500)
+  })
+})
+
+describe('sending with fetch', () => {
+  test('a browser without AbortSignal.timeout (Safari < 16, Chrome < 103) still sends, as a form body, without a timeout', async () => {
+    const timeout = AbortSignal.timeout
+    const posted: [string, RequestInit][] = []
+    vi.stubGlobal('fetch', (url: string, init: RequestInit) => {
+      posted.push([url, init])
+      return Promise.resolve({ status: 200, headers: new Headers({ 'Retry-After': '3' }) })
+    })
+    try {
+      ;(AbortSignal as { timeout?: unknown }).timeout = undefined
+      expect(await send(URL, '[1]', true)).toEqual({ status: 200, retryAfter: '3' })
+      expect(posted.map(([url, init]) => [url, init.method, String(init.body), init.keepalive, init.signal])).toEqual([[URL, 'POST', 'data=%5B1%5D', true, undefined]])
+    } finally {
+      AbortSignal.timeout = timeout
+      vi.unstubAllGlobals()
+    }
   })
 })
