@@ -37,10 +37,14 @@ const KEEPALIVE_QUOTA = 64_000
 /** A profile deletion or the clearing of its charges (`$delete`, `$transactions: []`). */
 const isErasure = (json: string): boolean => /"\$delete":|"\$transactions":\[\]/.test(json)
 
-/** Posts `data=<json>` (a form body) with fetch; no answer after TIMEOUT aborts it (a failure, retried). */
+/**
+ * Posts `data=<json>` (a form body) with fetch; no answer after TIMEOUT aborts
+ * it (a failure, retried) where the browser has `AbortSignal.timeout` (Chrome
+ * 103, Firefox 100, Safari 16; older ones wait for the answer: docs/browsers.md).
+ */
 export const send = (url: string, data: string, keepalive: boolean): Promise<Answer> =>
   // Default credentials: no cookies cross-origin (Mixpanel needs none), so wildcard CORS answers (proxies) work.
-  fetch(url, { method: 'POST', body: new URLSearchParams({ data }), keepalive, signal: AbortSignal.timeout(TIMEOUT) }).then((response) => ({
+  fetch(url, { method: 'POST', body: new URLSearchParams({ data }), keepalive, signal: AbortSignal.timeout?.(TIMEOUT) }).then((response) => ({
     status: response.status,
     retryAfter: response.headers.get('Retry-After'),
   }))
@@ -94,8 +98,9 @@ export function startSender(store: Store, deps: SenderDeps): Sender {
         failures = 0
         limit = Math.min(BATCH, limit * 2)
       }
-      // A keepalive answer leaves a running backoff alone.
-      if (!keepalive || !(timer || busy)) schedule(delay)
+      // A keepalive answer leaves a running backoff alone; with nothing
+      // waiting there is nothing to pump (a task saved per answer).
+      if ((!keepalive || !(timer || busy)) && store.items.some((item) => !item.f)) schedule(delay)
     }
     deps.send(batch[0]!.u, `[${batch.map((item) => item.j).join(',')}]`, keepalive).then(settle, () => settle({ status: 0 }))
   }
@@ -174,7 +179,12 @@ export function startSender(store: Store, deps: SenderDeps): Sender {
     wake() {
       failures = 0
       beat()
-      if (!busy) schedule(0)
+      // Now, not in a timer task: at start-up the first request leaves in
+      // the task that loaded the sender (docs/performance.md, "Start-up").
+      if (!busy) {
+        clearTimeout(timer)
+        pump()
+      }
     },
     beat,
     get others() {
