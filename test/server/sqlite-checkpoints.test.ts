@@ -5,7 +5,7 @@
  * WAL while webhooks are written, and a second shim is refused by the lock
  * file instead.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import Database from 'better-sqlite3'
@@ -138,5 +138,14 @@ describe('claims and completions in steps', () => {
     // Between two steps: 5 − 2, then 5 − 2 − 1 rows still in flight.
     expect(left).toEqual([3, 2])
     expect(core.gauges(1)[0]!.inflight).toBe(0)
+  })
+})
+
+describe('the lock file under /healthz', () => {
+  it('fails the health probe, naming the lock file and SHIM_DB, once the lock file was deleted while the shim runs', async () => {
+    const { core, path } = open()
+    await expect(core.checkWritable(1)).resolves.toBeUndefined()
+    rmSync(`${path}-lock`)
+    await expect(core.checkWritable(2)).rejects.toThrow(`the lock file "${path}-lock" of the SQLite database "${path}" (SHIM_DB) was deleted or replaced`)
   })
 })

@@ -170,6 +170,8 @@ export class SqliteCore {
   private readonly s: ReturnType<SqliteCore['prepare']>
   /** The file's identity at open: /healthz notices when it is deleted or replaced. */
   private readonly inode: { dev: number; ino: number } | undefined
+  /** The lock file's identity at open: without it a second shim could start on this file (see `takeLock`). */
+  private readonly lockInode: { dev: number; ino: number } | undefined
   private group: { done: Promise<void> } | undefined
   /** The WAL file, opened once to fdatasync it (see the header); undefined when SQLite syncs by itself or nothing is on disk. */
   private walFd: number | undefined
@@ -246,6 +248,7 @@ export class SqliteCore {
       throw sqliteError(path, 'cannot use', err)
     }
     this.inode = path === ':memory:' || path === '' ? undefined : fileId(path)
+    this.lockInode = this.lock === undefined ? undefined : fileId(lockPath(path))
     // What is in the file at open is on disk (or is what a restart recovered from it).
     const newest = (this.db.prepare('SELECT max(id) FROM outbox_rows').pluck().get() as number | null) ?? 0
     this.writtenRowId = this.committedRowId = this.syncedRowId = newest
@@ -650,6 +653,10 @@ export class SqliteCore {
         throw new Error(`the SQLite file "${this.opts.path}" (SHIM_DB) was deleted or replaced while the shim runs: what it stores now would be lost at restart`)
       }
     }
+    if (this.lockInode !== undefined && !sameFile(lockPath(this.opts.path), this.lockInode)) {
+      throw new Error(`the lock file "${lockPath(this.opts.path)}" of the SQLite database "${this.opts.path}" (SHIM_DB) was deleted or replaced `
+        + 'while the shim runs: a second shim could now start on the same database; restart this one')
+    }
     try {
       this.tx(() => {
         this.s.probe.run(String(now))
@@ -682,6 +689,15 @@ export interface CommitInput {
   deleteScopes: readonly { kind: RecordKind; scope: string }[]
   outgoing: readonly OutgoingUpdate[]
   now: number
+}
+
+function sameFile(path: string, id: { dev: number; ino: number }): boolean {
+  try {
+    const now = fileId(path)
+    return now.dev === id.dev && now.ino === id.ino
+  } catch {
+    return false
+  }
 }
 
 function fileId(path: string): { dev: number; ino: number } {
