@@ -23,7 +23,9 @@
  * p50/p95/p99/max latency, throughput, time to drain the outbox, engage
  * requests, the shim's peak RSS and CPU per change beside the targets, and
  * one JSON line; checks every user's final SegmentMembership at the mock in
- * both runs, so a fast but wrong run does not count.
+ * both runs, so a fast but wrong run does not count. BENCH_LOOPS=open runs
+ * only the shim's open loop and prints its latencies and JSON (quicker A/B
+ * rounds; the targets are judged on the whole run).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import os from 'node:os'
