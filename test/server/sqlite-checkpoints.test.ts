@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import Database from 'better-sqlite3'
 import { SqliteCore } from '../../src/server/store/sqlite-core.js'
+import { Checkpointer } from '../../src/server/store/sqlite-checkpoints.js'
 import { tempDir } from './helpers.js'
 
 const cleanups: (() => void | Promise<void>)[] = []
@@ -63,6 +64,19 @@ describe('the SQLite file lock and WAL checkpoints', () => {
     expect(r.checkpointed).toBe(r.log)
     await pending
     await expect(core.claim('mixpanel', { owner: 'o', max: 10, now: 1, leaseMs: 1000 })).resolves.toMatchObject({ rows: { length: 6 } })
+  })
+
+  it('the checkpoint connection copies the WAL as a second connection does, and names SHIM_DB when the file is missing', async () => {
+    const { core, path } = open({ checkpointThread: true })
+    await writePages(core, 30)
+    const checkpointer = new Checkpointer(path)
+    cleanups.push(() => checkpointer.close())
+    const r = checkpointer.passive()
+    expect(r.busy).toBe(0)
+    expect(r.log).toBeGreaterThanOrEqual(30)
+    expect(r.checkpointed).toBe(r.log)
+    // It never creates a database: it opens the shim's, after the shim did.
+    expect(() => new Checkpointer(`${path}.missing`)).toThrow(`cannot open the SQLite database "${path}.missing" (SHIM_DB) for checkpoints`)
   })
 
   it('with a checkpoint thread, commits leave the WAL to it up to the ceiling: no checkpoint inside a COMMIT at 1,000 pages', async () => {
