@@ -148,17 +148,20 @@ export function workerAvailable(): boolean {
 export interface OpenSqliteOptions extends SqliteOptions {
   /** Run the core in a worker thread (when the compiled worker is there). */
   worker: boolean
+  /** With the worker: checkpoints from a thread of their own (the default; sqlite-checkpoints.ts). */
+  checkpointThread?: boolean
 }
 
 /** Opens (and locks) the SQLite file; rejects naming the file and `SHIM_DB` when it cannot. */
 export async function openSqliteStore(opts: OpenSqliteOptions): Promise<SqliteStore> {
   const description = `sqlite:${opts.path}`
   if (!opts.worker || !workerAvailable()) {
-    const core = new SqliteCore(opts)
+    // No checkpoint thread in this thread's setup: SQLite checkpoints inside commits, at its default.
+    const core = new SqliteCore({ ...opts, checkpointThread: false })
     return new SqliteStore(coreCalls(core, rebuildPlanner), description, core)
   }
   const { worker: _, ...core } = opts
-  const checkpoints = opts.path !== ':memory:' && opts.path !== ''
+  const checkpoints = opts.checkpointThread !== false && opts.path !== ':memory:' && opts.path !== ''
   const calls = await workerCalls({ ...core, checkpointThread: checkpoints })
   if (!checkpoints) return new SqliteStore(calls, description)
   let stopCheckpoints: () => Promise<void>
