@@ -11,7 +11,7 @@ import { serve } from '@hono/node-server'
 import type { Hono } from 'hono'
 import { createApp, describeAuth } from './app.js'
 import { loadConfig, type ShimConfig } from './config.js'
-import { mixpanelEngage, warmEngage } from './destinations/mixpanel-engage/index.js'
+import { mixpanelEngage } from './destinations/mixpanel-engage/index.js'
 import { mparticleEvents } from './destinations/mparticle-events/index.js'
 import { fetchHttpClient, type HttpClient } from './http-client.js'
 import { createLogger, type Logger } from './logger.js'
@@ -80,7 +80,6 @@ export async function createShim(deps: ShimDeps): Promise<Shim> {
   const http = deps.http ?? fetchHttpClient(config.httpTimeoutMs)
   const process = `${hostname()}:${globalThis.process.pid}:${randomUUID().slice(0, 8)}`
 
-  warmEngage()
   const common = {
     store, http, metrics, logger,
     lingerMs: config.lingerMs, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, retryAfterMaxMs: config.retryAfterMaxMs,

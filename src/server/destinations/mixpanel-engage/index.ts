@@ -8,7 +8,7 @@
 import type { HttpClient } from '../../http-client.js'
 import type { OutboxRow } from '../../store/types.js'
 import { byStatus, isAnswer, post } from '../answer.js'
-import { byUser, userSlices, type Answer, type Destination, type UserUpdate } from '../types.js'
+import { byUser, type Answer, type Destination, type UserUpdate } from '../types.js'
 
 /** One user's queued update. */
 export interface EngagePayload {
@@ -94,20 +94,4 @@ export const mixpanelEngage: Destination = {
     }
     return { kind: 'ok' }
   },
-}
-
-/**
- * Merges and renders a made-up batch once, at start: the first engage batch
- * ran this code for the first time (V8 compiling it as it went) and held the
- * HTTP thread for 24–30 ms at a time while webhooks waited (docs/shim.md,
- * "Benchmark"). Pure: nothing is stored or sent.
- */
-export function warmEngage(users = 400): void {
-  const rows: OutboxRow[] = []
-  for (let i = 0; i < 2 * users; i++) {
-    const payload: EngagePayload = { token: 'warm', distinctId: `warm-${i % users}`, members: [1, 2 + (i % 7)], named: { 1: 'Warm', [2 + (i % 7)]: 'Up' } }
-    rows.push({ id: i + 1, sink: 'mixpanel', dest: 'warm', userKey: `warm-${i % users}`, payload: JSON.stringify(payload), attempts: 0, createdAt: 0 })
-  }
-  // In slices of 200 users, as the sender merges (sender.ts, COALESCE_SLICE_USERS).
-  for (const slice of userSlices(rows, 200)) mixpanelEngage.coalesce(slice)
 }
