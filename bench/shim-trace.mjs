@@ -4,20 +4,23 @@
  * (a script, not a test): `SHIM_TRACE=/tmp/t npm run bench:shim`, then
  * `node bench/shim-trace.mjs /tmp/t-open` (bench/shim.mjs appends `-closed`
  * or `-open` to the prefix per run). Reads `<prefix>.0` (the HTTP thread)
- * and `<prefix>.1` (the SQLite worker) and prints distributions (ms) of:
+ * and `<prefix>.1` (the SQLite worker; `<prefix>.2`, the checkpoint thread,
+ * when there is one) and prints distributions (ms) of:
  * each webhook's store round trip, cut into its steps (waiting for the
  * worker, the apply, waiting for the group's COMMIT, the COMMIT, waiting for
  * an fdatasync to start, the fdatasync, the answer back to the HTTP thread);
  * then each thread's longer event-loop stalls, GC pauses, and the sender's
  * claim / merge (coalesce) / delivery / completion.
  */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 
 const prefix = process.argv[2]
 if (prefix === undefined) throw new Error('usage: node bench/shim-trace.mjs <SHIM_TRACE prefix>')
 const load = (f) => readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l))
 const main = load(`${prefix}.0`)
 const worker = load(`${prefix}.1`)
+// The checkpoint thread (since 2026-12-02; sqlite-checkpoints.ts), when the build has one.
+const checkpointer = existsSync(`${prefix}.2`) ? load(`${prefix}.2`) : []
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]
 function row(name, xs) {
@@ -68,4 +71,13 @@ for (const [name, events] of [['HTTP thread', main], ['SQLite worker', worker]])
     row(`  GC: ${label}`, of(events, 'gc').filter((e) => e.kind === kind).map(dur))
   }
   for (const ev of ['commit', 'claimStep', 'completeStep', 'sclaim', 'coalesce', 'deliver', 'scomplete']) row(`  ${ev}`, of(events, ev).map(dur))
+}
+
+if (checkpointer.length > 0) {
+  console.log('checkpoint thread (ms)')
+  const passes = of(checkpointer, 'ckpt')
+  row('  passive checkpoint', passes.map(dur))
+  row('  WAL frames at a pass', passes.map((e) => e.log))
+  row('  frames not yet copied after a pass', passes.map((e) => e.log - e.copied))
+  row('  event-loop stalls > 8 ms', of(checkpointer, 'stall').map(dur))
 }

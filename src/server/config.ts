@@ -50,6 +50,7 @@ export const ENV_VARS: readonly EnvVarDoc[] = [
   { name: 'SHIM_SHUTDOWN_TIMEOUT_MS', default: '10000', description: 'SIGTERM: how long to keep draining before exiting' },
   { name: 'SHIM_SQLITE_SYNCHRONOUS', default: 'full', description: '`full`: fsync (an fdatasync of the WAL) before a webhook is acknowledged; `normal`: faster, survives a crash of the process but a power cut may lose the last commits' },
   { name: 'SHIM_SQLITE_WORKER', default: 'true', description: 'run SQLite in a worker thread, so commits (fsync) do not block request handling' },
+  { name: 'SHIM_SQLITE_CHECKPOINT_THREAD', default: 'true', description: 'with the worker: copy the WAL into the database (checkpoints) from a thread of its own; `false`: inside commits, every 1,000 pages' },
   { name: 'SHIM_DEDUPE_RETENTION_HOURS', default: '168', description: 'how long delivered message ids are remembered to drop replays' },
   { name: 'SHIM_LOG_LEVEL', default: 'info', description: '`debug` / `info` / `warn` / `error` / `silent`' },
   { name: 'SHIM_TRACE', default: '—', description: 'diagnostics, off when unset: a file path; each thread appends JSON lines of timings (webhooks, store calls, commits, fdatasyncs, claims, GC pauses, event-loop stalls) to `<path>.<thread id>` (docs/shim.md, "Benchmark")' },
@@ -110,6 +111,7 @@ export interface ShimConfig {
   shutdownTimeoutMs: number
   sqliteSynchronous: 'full' | 'normal'
   sqliteWorker: boolean
+  sqliteCheckpointThread: boolean
   dedupeRetentionHours: number
   logLevel: LogLevel
 }
@@ -305,6 +307,7 @@ export function loadConfig(env: Record<string, string | undefined>): ShimConfig 
     shutdownTimeoutMs: int('SHIM_SHUTDOWN_TIMEOUT_MS', 0, 600_000),
     sqliteSynchronous,
     sqliteWorker: bool('SHIM_SQLITE_WORKER') ?? defaultOf('SHIM_SQLITE_WORKER') === 'true',
+    sqliteCheckpointThread: bool('SHIM_SQLITE_CHECKPOINT_THREAD') ?? defaultOf('SHIM_SQLITE_CHECKPOINT_THREAD') === 'true',
     dedupeRetentionHours: int('SHIM_DEDUPE_RETENTION_HOURS', 1, 24 * 365),
     logLevel,
   }

@@ -43,7 +43,9 @@ export async function openStore(config: ShimConfig): Promise<Store> {
     const { openPostgresStore } = await import('./store/postgres/postgres-store.js')
     return openPostgresStore({ url: config.databaseUrl, poolSize: config.pgPoolSize })
   }
-  return openSqliteStore({ path: config.dbPath, synchronous: config.sqliteSynchronous, worker: config.sqliteWorker })
+  return openSqliteStore({
+    path: config.dbPath, synchronous: config.sqliteSynchronous, worker: config.sqliteWorker, checkpointThread: config.sqliteCheckpointThread,
+  })
 }
 
 export interface ShimDeps {

@@ -29,6 +29,11 @@ describe('configuration', () => {
     expect(c.identityOrder).toEqual(['customer', 'ios_vendor_id', 'ios_advertising_id', 'android_id'])
   })
 
+  it('runs SQLite checkpoints from their own thread unless SHIM_SQLITE_CHECKPOINT_THREAD=false', () => {
+    expect(loadConfig({}).sqliteCheckpointThread).toBe(true)
+    expect(loadConfig({ SHIM_SQLITE_CHECKPOINT_THREAD: 'false' }).sqliteCheckpointThread).toBe(false)
+  })
+
   it('selects PostgreSQL with DATABASE_URL, with a pool size and a lease that outlives the HTTP timeout', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u:p@db/shim' })).toMatchObject({ databaseUrl: 'postgres://u:p@db/shim', pgPoolSize: 10, leaseMs: 90_000 })
     expect(loadConfig({ DATABASE_URL: 'postgresql://db/shim', SHIM_PG_POOL_SIZE: '3', SHIM_HTTP_TIMEOUT_MS: '1000', SHIM_LEASE_MS: '3000' }))

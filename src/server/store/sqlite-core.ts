@@ -4,9 +4,10 @@
  * sqlite-worker.ts) and only reads and writes: the locking and planning
  * around it is in sqlite.ts.
  *
- * One process per file: the connection takes SQLite's exclusive lock at open
- * and keeps it, so a second shim on the same `SHIM_DB` is refused before it
- * touches anything (before any lease is released).
+ * One process per file: the core takes an exclusive lock on `<SHIM_DB>-lock`
+ * before it opens the database and keeps it (`takeLock`), so a second shim on
+ * the same `SHIM_DB` is refused before it touches anything (before any lease
+ * is released).
  *
  * Durability with `synchronous: 'full'` (the default): a webhook's commit is
  * acknowledged only once an fdatasync of the WAL file that began after its
@@ -17,14 +18,16 @@
  * fdatasync covers every commit written before it started (group commit).
  * SQLite's own FULL mode syncs inside COMMIT, on this thread: every slow
  * fsync of a busy disk (tens of ms) held up every webhook behind it.
- * Checkpoints stay at SQLite's default (every 1,000 WAL pages, inside a
- * COMMIT, on this thread): many short ones delay a webhook less than a few
- * long ones of a bigger WAL (each writes and syncs every page it copies).
+ * WAL checkpoints run in a thread of their own on a second connection
+ * (sqlite-checkpoints.ts); this connection checkpoints inside a COMMIT only
+ * when the WAL reaches a ceiling (or, without that thread, at SQLite's
+ * default of every 1,000 pages).
  */
 import { closeSync, fdatasync, openSync, statSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { clock, trace, tracing } from '../trace.js'
 import { migrateV1 } from './sqlite-migrate.js'
+import { WAL_CEILING_PAGES } from './sqlite-checkpoints.js'
 import { addLoaded, emptyState, missing, scopeId } from './state.js'
 import type {
   Applied, MessageRequest, Planner,
@@ -74,6 +77,8 @@ export interface SqliteOptions {
   synchronous: 'full' | 'normal'
   /** Rows leased or completed per transaction (tests make it small); between two, waiting webhooks run. */
   outboxChunk?: number
+  /** Another thread runs the WAL checkpoints (sqlite-checkpoints.ts): this connection only at `WAL_CEILING_PAGES`. */
+  checkpointThread?: boolean
 }
 
 /**
@@ -94,6 +99,42 @@ export const SYNCS_IN_FLIGHT = 2
 
 /** Lets the event loop run what waits (a webhook's message to the worker) before going on. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+/** The lock file next to the database: `<SHIM_DB>-lock`. */
+export const lockPath = (path: string): string => `${path}-lock`
+
+function inUse(path: string): Error {
+  return new Error(`the SQLite database "${path}" (SHIM_DB) is in use by another process: one shim per SQLite file `
+    + '(stop the other one, give this one its own SHIM_DB, or use PostgreSQL with DATABASE_URL for several replicas)')
+}
+
+/**
+ * One process per SQLite file. The database connection itself no longer
+ * takes SQLite's exclusive lock (a second connection, in the checkpoint
+ * thread, must open it: sqlite-checkpoints.ts), so the lock lives in a small
+ * SQLite file of its own: an exclusive lock taken on it and held until close
+ * (`locking_mode = EXCLUSIVE`). A second shim fails here, at once, before it
+ * opens the database: before any recovery. SQLite's locks are POSIX locks,
+ * released by the system when the process ends, even by `kill -9`.
+ */
+export function takeLock(path: string): Database.Database {
+  let lock: Database.Database
+  try {
+    lock = new Database(lockPath(path), { timeout: 0 })
+  } catch (err) {
+    throw sqliteError(path, `cannot open the lock file "${lockPath(path)}" of`, err)
+  }
+  try {
+    lock.pragma('locking_mode = EXCLUSIVE')
+    lock.exec('BEGIN EXCLUSIVE')
+    lock.exec('COMMIT')
+    return lock
+  } catch (err) {
+    lock.close()
+    if ((err as { code?: string }).code === 'SQLITE_BUSY') throw inUse(path)
+    throw sqliteError(path, `cannot lock (through "${lockPath(path)}")`, err)
+  }
+}
 
 /** Names the file and the variable, so an operator knows what to fix. */
 export function sqliteError(path: string, what: string, err: unknown): Error {
@@ -124,9 +165,13 @@ const toRow = (r: RowShape): OutboxRow =>
 
 export class SqliteCore {
   readonly db: Database.Database
+  /** The lock file's connection (see `takeLock`); none for a database in memory. */
+  private readonly lock: Database.Database | undefined
   private readonly s: ReturnType<SqliteCore['prepare']>
   /** The file's identity at open: /healthz notices when it is deleted or replaced. */
   private readonly inode: { dev: number; ino: number } | undefined
+  /** The lock file's identity at open: without it a second shim could start on this file (see `takeLock`). */
+  private readonly lockInode: { dev: number; ino: number } | undefined
   private group: { done: Promise<void> } | undefined
   /** The WAL file, opened once to fdatasync it (see the header); undefined when SQLite syncs by itself or nothing is on disk. */
   private walFd: number | undefined
@@ -161,30 +206,29 @@ export class SqliteCore {
    */
   betweenSteps: () => Promise<void> = nextTurn
 
+  /**
+   * Rows in the next claim or completion step. The worker makes steps
+   * smaller while webhooks wait for it (sqlite-worker.ts): a step that has
+   * waited its longest for them runs anyway, and should hold them up briefly.
+   */
+  stepRows: () => number = () => this.opts.outboxChunk ?? OUTBOX_CHUNK
+
   constructor(readonly opts: SqliteOptions) {
     const { path } = opts
+    // Taken first and held until close: a second process on the file fails here, before it opens or changes anything.
+    this.lock = path === ':memory:' || path === '' ? undefined : takeLock(path)
     try {
       this.db = new Database(path, { timeout: 1000 })
     } catch (err) {
+      this.lock?.close()
       throw sqliteError(path, 'cannot open', err)
-    }
-    try {
-      // Taken now and held until close: a second process on the file fails here, before it changes anything.
-      this.db.pragma('locking_mode = EXCLUSIVE')
-      this.db.exec('BEGIN EXCLUSIVE')
-      this.db.exec('COMMIT')
-    } catch (err) {
-      this.db.close()
-      if ((err as { code?: string }).code === 'SQLITE_BUSY') {
-        throw new Error(`the SQLite database "${path}" (SHIM_DB) is in use by another process: one shim per SQLite file `
-          + '(stop the other one, give this one its own SHIM_DB, or use PostgreSQL with DATABASE_URL for several replicas)')
-      }
-      throw sqliteError(path, 'cannot lock', err)
     }
     try {
       const mode = this.db.pragma('journal_mode = WAL', { simple: true })
       const ownSync = opts.synchronous === 'full' && mode === 'wal'
       this.db.pragma(`synchronous = ${opts.synchronous === 'full' && !ownSync ? 'FULL' : 'NORMAL'}`)
+      // With a checkpoint thread (sqlite-checkpoints.ts) this connection checkpoints only at the ceiling.
+      if (opts.checkpointThread === true) this.db.pragma(`wal_autocheckpoint = ${WAL_CEILING_PAGES}`)
       const version = this.db.pragma('user_version', { simple: true }) as number
       if (version > SCHEMA_VERSION) throw new Error(`it was written by a newer shim (schema ${version} > ${SCHEMA_VERSION})`)
       this.db.transaction(() => {
@@ -193,13 +237,18 @@ export class SqliteCore {
         this.db.pragma(`user_version = ${SCHEMA_VERSION}`)
       }).immediate()
       this.s = this.prepare()
-      // The WAL exists once a transaction ran; SQLite keeps it (never replaces it) while its exclusive lock is held.
+      // The WAL exists once a transaction ran; SQLite keeps the same file (it only restarts writing it from the
+      // start) until the last connection to the database closes, and this one closes last (see `close`).
       this.walFd = ownSync ? openSync(`${path}-wal`, 'r') : undefined
     } catch (err) {
       this.db.close()
+      this.lock?.close()
+      // A shim of an earlier version holds its exclusive lock on the database file itself.
+      if ((err as { code?: string }).code === 'SQLITE_BUSY') throw inUse(path)
       throw sqliteError(path, 'cannot use', err)
     }
     this.inode = path === ':memory:' || path === '' ? undefined : fileId(path)
+    this.lockInode = this.lock === undefined ? undefined : fileId(lockPath(path))
     // What is in the file at open is on disk (or is what a restart recovered from it).
     const newest = (this.db.prepare('SELECT max(id) FROM outbox_rows').pluck().get() as number | null) ?? 0
     this.writtenRowId = this.committedRowId = this.syncedRowId = newest
@@ -471,23 +520,27 @@ export class SqliteCore {
    * is taken only when every older row of its user is in this claim: an
    * older row that is leased, failed, not due yet, or that came back
    * (requeued) between two steps holds the user back, for the whole claim.
+   * With `onStep`, each step's rows go there as soon as they are leased (the
+   * worker posts them to the HTTP thread step by step) instead of into the
+   * result's `rows`.
    */
-  async claim(sink: Sink, o: ClaimOptions): Promise<Claimed | undefined> {
+  async claim(sink: Sink, o: ClaimOptions, onStep?: (rows: OutboxRow[]) => void): Promise<Claimed | undefined> {
     if (this.pausedUntil(sink) > o.now) return undefined
     // Rows committed so far become claimable once an fdatasync covers them (at once without one, see `durable`).
     if (this.group !== undefined) this.flushGroup()
     await this.durable()
     const upTo = this.walFd === undefined ? Number.MAX_SAFE_INTEGER : this.syncedRowId
-    const chunk = this.opts.outboxChunk ?? OUTBOX_CHUNK
     let dest: string | undefined
     const rows: OutboxRow[] = []
     const mine = new Set<number>()
     const blocked = new Set<string>()
+    let taken = 0
     let after = 0
     for (;;) {
       const tcs = tracing ? clock() : 0
+      const chunk = this.stepRows()
       const step = this.tx(() => {
-        const taken: OutboxRow[] = []
+        const batch: OutboxRow[] = []
         let scanned = 0
         for (const r of this.s.dueRows.iterate(sink, o.now, after, upTo, chunk) as IterableIterator<RowShape>) {
           scanned++
@@ -499,15 +552,17 @@ export class SqliteCore {
           if (older.some((id) => !mine.has(id))) { blocked.add(user); continue }
           dest = r.dest
           mine.add(r.id)
-          taken.push(toRow(r))
-          if (rows.length + taken.length >= o.max) break
+          batch.push(toRow(r))
+          if (taken + batch.length >= o.max) break
         }
-        if (taken.length > 0) this.s.lease.run(o.owner, o.now + o.leaseMs, o.now, JSON.stringify(taken.map((r) => r.id)))
-        return { taken, scanned }
+        if (batch.length > 0) this.s.lease.run(o.owner, o.now + o.leaseMs, o.now, JSON.stringify(batch.map((r) => r.id)))
+        return { taken: batch, scanned }
       })
       if (tracing) trace('claimStep', { t: tcs, done: clock(), taken: step.taken.length, scanned: step.scanned })
-      rows.push(...step.taken)
-      if (rows.length >= o.max || step.scanned < chunk) break
+      if (onStep !== undefined && step.taken.length > 0) onStep(step.taken)
+      else rows.push(...step.taken)
+      taken += step.taken.length
+      if (taken >= o.max || step.scanned < chunk) break
       await this.betweenSteps()
     }
     return dest === undefined ? undefined : { sink, dest, rows }
@@ -515,12 +570,13 @@ export class SqliteCore {
 
   /** In steps too (see `claim`): each step only deletes rows `owner` still holds, so a half-done completion is just less done. */
   async complete(owner: string, ids: readonly number[]): Promise<void> {
-    const chunk = this.opts.outboxChunk ?? OUTBOX_CHUNK
-    for (let i = 0; i < ids.length; i += chunk) {
+    for (let i = 0; i < ids.length;) {
       if (i > 0) await this.betweenSteps()
       const tcs = tracing ? clock() : 0
-      this.tx(() => this.s.complete.run(JSON.stringify(ids.slice(i, i + chunk)), owner))
-      if (tracing) trace('completeStep', { t: tcs, done: clock() })
+      const step = ids.slice(i, i + this.stepRows())
+      this.tx(() => this.s.complete.run(JSON.stringify(step), owner))
+      i += step.length
+      if (tracing) trace('completeStep', { t: tcs, done: clock(), n: step.length })
     }
   }
 
@@ -597,6 +653,10 @@ export class SqliteCore {
         throw new Error(`the SQLite file "${this.opts.path}" (SHIM_DB) was deleted or replaced while the shim runs: what it stores now would be lost at restart`)
       }
     }
+    if (this.lockInode !== undefined && !sameFile(lockPath(this.opts.path), this.lockInode)) {
+      throw new Error(`the lock file "${lockPath(this.opts.path)}" of the SQLite database "${this.opts.path}" (SHIM_DB) was deleted or replaced `
+        + 'while the shim runs: a second shim could now start on the same database; restart this one')
+    }
     try {
       this.tx(() => {
         this.s.probe.run(String(now))
@@ -618,6 +678,8 @@ export class SqliteCore {
     if (this.db.open) this.db.close()
     if (this.walFd !== undefined) closeSync(this.walFd)
     this.walFd = undefined
+    // Last: the file stays locked until the database is closed.
+    this.lock?.close()
   }
 }
 
@@ -627,6 +689,15 @@ export interface CommitInput {
   deleteScopes: readonly { kind: RecordKind; scope: string }[]
   outgoing: readonly OutgoingUpdate[]
   now: number
+}
+
+function sameFile(path: string, id: { dev: number; ino: number }): boolean {
+  try {
+    const now = fileId(path)
+    return now.dev === id.dev && now.ino === id.ino
+  } catch {
+    return false
+  }
 }
 
 function fileId(path: string): { dev: number; ino: number } {

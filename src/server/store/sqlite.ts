@@ -15,8 +15,10 @@ import { clock, trace, tracing } from '../trace.js'
 import { KeyedLock } from './keyed-lock.js'
 import { MAX_PLAN_STEPS, SqliteCore, type CommitInput, type SqliteOptions } from './sqlite-core.js'
 import { addLoaded, emptyState, isEmptySpec, missing } from './state.js'
+import { WAL_CEILING_PAGES } from './sqlite-checkpoints.js'
+import type { CheckpointerReply } from './sqlite-checkpointer.js'
 import type {
-  Applied, ClaimOptions, Claimed, DueSummary, LoadSpec, MessageRequest, NamedPlanner, OutboxGauge, Planner, RecordKind, RecordRef, Sink,
+  Applied, ClaimOptions, Claimed, DueSummary, LoadSpec, MessageRequest, NamedPlanner, OutboxGauge, OutboxRow, Planner, RecordKind, RecordRef, Sink,
   SinkState, Store, StoredRecord,
 } from './types.js'
 
@@ -146,22 +148,73 @@ export function workerAvailable(): boolean {
 export interface OpenSqliteOptions extends SqliteOptions {
   /** Run the core in a worker thread (when the compiled worker is there). */
   worker: boolean
+  /** With the worker: checkpoints from a thread of their own (the default; sqlite-checkpoints.ts). */
+  checkpointThread?: boolean
 }
 
 /** Opens (and locks) the SQLite file; rejects naming the file and `SHIM_DB` when it cannot. */
 export async function openSqliteStore(opts: OpenSqliteOptions): Promise<SqliteStore> {
   const description = `sqlite:${opts.path}`
   if (!opts.worker || !workerAvailable()) {
-    const core = new SqliteCore(opts)
+    // No checkpoint thread in this thread's setup: SQLite checkpoints inside commits, at its default.
+    const core = new SqliteCore({ ...opts, checkpointThread: false })
     return new SqliteStore(coreCalls(core, rebuildPlanner), description, core)
   }
   const { worker: _, ...core } = opts
-  return new SqliteStore(await workerCalls(core), description)
+  const checkpoints = opts.checkpointThread !== false && opts.path !== ':memory:' && opts.path !== ''
+  const calls = await workerCalls({ ...core, checkpointThread: checkpoints })
+  if (!checkpoints) return new SqliteStore(calls, description)
+  let stopCheckpoints: () => Promise<void>
+  try {
+    stopCheckpoints = await startCheckpointer(opts.path)
+  } catch (err) {
+    await calls.close()
+    throw err
+  }
+  const closeCore = calls.close
+  // The checkpoint thread closes first: the core's connection, the last one, then releases the lock.
+  calls.close = async () => {
+    await stopCheckpoints()
+    await closeCore()
+  }
+  return new SqliteStore(calls, description)
+}
+
+const CHECKPOINTER_URL = new URL('./sqlite-checkpointer.js', import.meta.url)
+
+/** Starts the checkpoint thread (sqlite-checkpoints.ts) on an open database; resolves to its stop. */
+async function startCheckpointer(path: string): Promise<() => Promise<void>> {
+  const worker = new Worker(CHECKPOINTER_URL, { workerData: { path } })
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
+  await new Promise<void>((resolve, reject) => {
+    const onMessage = (m: CheckpointerReply): void => {
+      if ('ready' in m) { cleanup(); resolve() }
+      if ('fatal' in m) { cleanup(); void worker.terminate(); reject(new Error(m.fatal)) }
+    }
+    const onError = (err: Error): void => { cleanup(); void worker.terminate(); reject(err) }
+    const cleanup = (): void => { worker.off('message', onMessage); worker.off('error', onError) }
+    worker.on('message', onMessage)
+    worker.on('error', onError)
+  })
+  worker.on('message', (m: CheckpointerReply) => {
+    if ('failed' in m) {
+      process.emitWarning(`WAL checkpoints of "${path}" (SHIM_DB) stopped in their thread (${m.failed}); `
+        + `the store checkpoints by itself every ${WAL_CEILING_PAGES} pages from now on`)
+    }
+  })
+  // Not kept alive by this thread: it stops with the store, or with the process.
+  worker.unref()
+  return async () => {
+    worker.postMessage('stop')
+    await exited
+  }
 }
 
 export type WorkerCall = { id: number; method: keyof CoreCalls; args: unknown[] }
 export type WorkerReply =
   | { id: number; result: unknown }
+  /** Rows of a claim step, ahead of the claim's result (sqlite-worker.ts). */
+  | { id: number; part: OutboxRow[] }
   | { id: number; error: string }
   | { ready: true }
   | { fatal: string }
@@ -181,13 +234,20 @@ async function workerCalls(opts: SqliteOptions): Promise<CoreCalls> {
   let nextId = 0
   let failure: Error | undefined
   let closed = false
-  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; rows?: OutboxRow[] }>()
   worker.on('message', (m: WorkerReply) => {
     if (!('id' in m)) return
     const p = pending.get(m.id)
     if (p === undefined) return
+    if ('part' in m) {
+      // A claim's rows arrive step by step, in order, before its result.
+      if (p.rows === undefined) p.rows = m.part
+      else for (const r of m.part) p.rows.push(r)
+      return
+    }
     pending.delete(m.id)
     if ('error' in m) p.reject(new Error(m.error))
+    else if (p.rows !== undefined && m.result !== undefined) p.resolve({ ...(m.result as Claimed), rows: p.rows })
     else p.resolve(m.result)
   })
   const fail = (err: Error): void => {
