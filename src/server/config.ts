@@ -51,6 +51,7 @@ export const ENV_VARS: readonly EnvVarDoc[] = [
   { name: 'SHIM_SQLITE_SYNCHRONOUS', default: 'full', description: '`full`: fsync (an fdatasync of the WAL) before a webhook is acknowledged; `normal`: faster, survives a crash of the process but a power cut may lose the last commits' },
   { name: 'SHIM_SQLITE_WORKER', default: 'true', description: 'run SQLite in a worker thread, so commits (fsync) do not block request handling' },
   { name: 'SHIM_SQLITE_CHECKPOINT_THREAD', default: 'true', description: 'with the worker: copy the WAL into the database (checkpoints) from a thread of its own; `false`: inside commits, every 1,000 pages' },
+  { name: 'SHIM_WARM_UP', default: 'true', description: 'before listening, run a few hundred made-up webhooks through throw-away in-memory stores (in the SQLite thread and on the HTTP path), so the first real ones do not wait for V8 to compile that code; nothing is stored or sent; the start log gives its milliseconds' },
   { name: 'SHIM_DEDUPE_RETENTION_HOURS', default: '168', description: 'how long delivered message ids are remembered to drop replays' },
   { name: 'SHIM_LOG_LEVEL', default: 'info', description: '`debug` / `info` / `warn` / `error` / `silent`' },
   { name: 'SHIM_TRACE', default: '—', description: 'diagnostics, off when unset: a file path; each thread appends JSON lines of timings (webhooks, store calls, commits, fdatasyncs, claims, GC pauses, event-loop stalls) to `<path>.<thread id>` (docs/shim.md, "Benchmark")' },
@@ -112,6 +113,8 @@ export interface ShimConfig {
   sqliteSynchronous: 'full' | 'normal'
   sqliteWorker: boolean
   sqliteCheckpointThread: boolean
+  /** Warm up the webhook path before listening (warm-up.ts). */
+  warmUp: boolean
   dedupeRetentionHours: number
   logLevel: LogLevel
 }
@@ -308,6 +311,7 @@ export function loadConfig(env: Record<string, string | undefined>): ShimConfig 
     sqliteSynchronous,
     sqliteWorker: bool('SHIM_SQLITE_WORKER') ?? defaultOf('SHIM_SQLITE_WORKER') === 'true',
     sqliteCheckpointThread: bool('SHIM_SQLITE_CHECKPOINT_THREAD') ?? defaultOf('SHIM_SQLITE_CHECKPOINT_THREAD') === 'true',
+    warmUp: bool('SHIM_WARM_UP') ?? defaultOf('SHIM_WARM_UP') === 'true',
     dedupeRetentionHours: int('SHIM_DEDUPE_RETENTION_HOURS', 1, 24 * 365),
     logLevel,
   }

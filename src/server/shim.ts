@@ -19,6 +19,7 @@ import { Metrics } from './metrics.js'
 import { Sender } from './sender.js'
 import { shimVersion } from './version.js'
 import { openSqliteStore } from './store/sqlite.js'
+import { warmUpHttp } from './warm-up.js'
 import type { Sink, Store } from './store/types.js'
 
 export { shimVersion }
@@ -45,6 +46,7 @@ export async function openStore(config: ShimConfig): Promise<Store> {
   }
   return openSqliteStore({
     path: config.dbPath, synchronous: config.sqliteSynchronous, worker: config.sqliteWorker, checkpointThread: config.sqliteCheckpointThread,
+    warmUp: config.warmUp,
   })
 }
 
@@ -127,6 +129,8 @@ export async function createShim(deps: ShimDeps): Promise<Shim> {
   }
 }
 
+const round1 = (ms: number | undefined): number | null => ms === undefined ? null : Math.round(ms * 10) / 10
+
 export interface StartShimOptions {
   /** Environment variables (docs/shim.md); defaults to `process.env`. */
   env?: Record<string, string | undefined>
@@ -167,12 +171,23 @@ export async function startShim(opts: StartShimOptions = {}): Promise<RunningShi
   const config = loadConfig(opts.env ?? process.env)
   if (opts.port !== undefined) config.port = opts.port
   if (opts.host !== undefined) config.host = opts.host
-  const shim = await createShim({
-    config,
-    ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
-    ...(opts.http !== undefined ? { http: opts.http } : {}),
-    ...(opts.store !== undefined ? { store: opts.store } : {}),
-  })
+  // Before the port is bound, so the first real webhooks find the code compiled (warm-up.ts), beside the store's
+  // thread warming its part while the store opens. A failed warm-up only costs speed.
+  let warmUpError: Error | undefined
+  const warming = config.warmUp ? warmUpHttp().catch((err: Error) => { warmUpError = err; return undefined }) : Promise.resolve(undefined)
+  let shim: Shim
+  try {
+    shim = await createShim({
+      config,
+      ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
+      ...(opts.http !== undefined ? { http: opts.http } : {}),
+      ...(opts.store !== undefined ? { store: opts.store } : {}),
+    })
+  } finally {
+    await warming
+  }
+  const warmUpHttpMs = await warming
+  if (warmUpError !== undefined) shim.logger.warn('warm-up failed; starting without it', { error: warmUpError.message })
 
   let server: Server
   try {
@@ -201,6 +216,7 @@ export async function startShim(opts: StartShimOptions = {}): Promise<RunningShi
       ? withoutCredentials(config.mixpanel.apiHost)
       : `from target server (${config.mixpanel.targetServer ?? 'standard'})`,
     mparticleApi: withoutCredentials(config.mparticle.apiHost),
+    ...(config.warmUp ? { warmUpMs: { http: round1(warmUpHttpMs), store: round1((shim.store as { warmUpMs?: number }).warmUpMs) } } : {}),
   })
 
   let closing: Promise<void> | undefined

@@ -9,17 +9,25 @@ import { coreCalls, type CoreCalls, type WorkerCall, type WorkerReply } from './
 import { OUTBOX_CHUNK, SqliteCore, type SqliteOptions } from './sqlite-core.js'
 import type { ClaimOptions, Sink } from './types.js'
 import { SlicedQueue } from './sliced-queue.js'
+import { warmUpCore } from './warm-up.js'
 import { clock, trace, tracing } from '../trace.js'
 
 const port = parentPort
 if (port === null) throw new Error('sqlite-worker.js must run in a worker thread')
 
+/** What the store's thread passes: the core's options, and whether to warm up first (`SHIM_WARM_UP`). */
+export type SqliteWorkerData = SqliteOptions & { warmUp?: boolean }
+
 let calls: CoreCalls
 let core: SqliteCore
 try {
-  core = new SqliteCore(workerData as SqliteOptions)
+  const { warmUp, ...opts } = workerData as SqliteWorkerData
+  // The real file first: a second process on it fails before any warm-up time is spent.
+  core = new SqliteCore(opts)
   calls = coreCalls(core, rebuildPlanner)
-  port.postMessage({ ready: true } satisfies WorkerReply)
+  // Before `ready`: the shim listens only after this thread has run the webhook path once (warm-up.ts).
+  const warmUpMs = warmUp === true ? await warmUpCore() : undefined
+  port.postMessage({ ready: true, ...(warmUpMs !== undefined ? { warmUpMs } : {}) } satisfies WorkerReply)
 } catch (err) {
   port.postMessage({ fatal: (err as Error).message } satisfies WorkerReply)
   process.exit(1)

@@ -17,6 +17,7 @@ import { MAX_PLAN_STEPS, SqliteCore, type CommitInput, type SqliteOptions } from
 import { addLoaded, emptyState, isEmptySpec, missing } from './state.js'
 import { WAL_CEILING_PAGES } from './sqlite-checkpoints.js'
 import type { CheckpointerReply } from './sqlite-checkpointer.js'
+import type { SqliteWorkerData } from './sqlite-worker.js'
 import type {
   Applied, ClaimOptions, Claimed, DueSummary, LoadSpec, MessageRequest, NamedPlanner, OutboxGauge, OutboxRow, Planner, RecordKind, RecordRef, Sink,
   SinkState, Store, StoredRecord,
@@ -79,8 +80,8 @@ export class SqliteStore implements Store {
   private readonly locks = new KeyedLock()
   readonly exclusive = true
 
-  /** `local`: the core in this thread, which runs any planner in one call. */
-  constructor(private readonly core: CoreCalls, readonly description: string, private readonly local?: SqliteCore) {}
+  /** `local`: the core in this thread, which runs any planner in one call; `warmUpMs`: the worker's warm-up, if any. */
+  constructor(private readonly core: CoreCalls, readonly description: string, private readonly local?: SqliteCore, readonly warmUpMs?: number) {}
 
   async apply<R>(request: MessageRequest, plan: Planner<R> | NamedPlanner<R>): Promise<Applied<R>> {
     if (this.local !== undefined) return this.local.apply(request, plan)
@@ -150,6 +151,8 @@ export interface OpenSqliteOptions extends SqliteOptions {
   worker: boolean
   /** With the worker: checkpoints from a thread of their own (the default; sqlite-checkpoints.ts). */
   checkpointThread?: boolean
+  /** With the worker: run synthetic webhooks through a throw-away store first (warm-up.ts, `SHIM_WARM_UP`). */
+  warmUp?: boolean
 }
 
 /** Opens (and locks) the SQLite file; rejects naming the file and `SHIM_DB` when it cannot. */
@@ -162,8 +165,8 @@ export async function openSqliteStore(opts: OpenSqliteOptions): Promise<SqliteSt
   }
   const { worker: _, ...core } = opts
   const checkpoints = opts.checkpointThread !== false && opts.path !== ':memory:' && opts.path !== ''
-  const calls = await workerCalls({ ...core, checkpointThread: checkpoints })
-  if (!checkpoints) return new SqliteStore(calls, description)
+  const { calls, warmUpMs } = await workerCalls({ ...core, checkpointThread: checkpoints })
+  if (!checkpoints) return new SqliteStore(calls, description, undefined, warmUpMs)
   let stopCheckpoints: () => Promise<void>
   try {
     stopCheckpoints = await startCheckpointer(opts.path)
@@ -177,7 +180,7 @@ export async function openSqliteStore(opts: OpenSqliteOptions): Promise<SqliteSt
     await stopCheckpoints()
     await closeCore()
   }
-  return new SqliteStore(calls, description)
+  return new SqliteStore(calls, description, undefined, warmUpMs)
 }
 
 const CHECKPOINTER_URL = new URL('./sqlite-checkpointer.js', import.meta.url)
@@ -216,14 +219,15 @@ export type WorkerReply =
   /** Rows of a claim step, ahead of the claim's result (sqlite-worker.ts). */
   | { id: number; part: OutboxRow[] }
   | { id: number; error: string }
-  | { ready: true }
+  /** `warmUpMs`: how long the warm-up took (sqlite-worker.ts), when there was one. */
+  | { ready: true; warmUpMs?: number }
   | { fatal: string }
 
-async function workerCalls(opts: SqliteOptions): Promise<CoreCalls> {
+async function workerCalls(opts: SqliteWorkerData): Promise<{ calls: CoreCalls; warmUpMs: number | undefined }> {
   const worker = new Worker(WORKER_URL, { workerData: opts })
-  await new Promise<void>((resolve, reject) => {
+  const warmUpMs = await new Promise<number | undefined>((resolve, reject) => {
     const onMessage = (m: WorkerReply): void => {
-      if ('ready' in m) { cleanup(); resolve() }
+      if ('ready' in m) { cleanup(); resolve(m.warmUpMs) }
       if ('fatal' in m) { cleanup(); void worker.terminate(); reject(new Error(m.fatal)) }
     }
     const onError = (err: Error): void => { cleanup(); void worker.terminate(); reject(err) }
@@ -282,5 +286,5 @@ async function workerCalls(opts: SqliteOptions): Promise<CoreCalls> {
       await worker.terminate()
     }
   }
-  return calls
+  return { calls, warmUpMs }
 }
