@@ -36,8 +36,10 @@ afterEach(async () => {
 })
 
 describe('SHIM_WARM_UP', () => {
-  it('is on by default; false / 0 / no turn it off; anything else is refused naming the variable', () => {
-    expect(loadConfig(testEnv()).warmUp).toBe(true)
+  it('is off by default; true / 1 / yes turn it on, false / 0 / no off; anything else is refused naming the variable', () => {
+    expect(loadConfig(testEnv()).warmUp).toBe(false)
+    expect(loadConfig(testEnv({ SHIM_WARM_UP: '1' })).warmUp).toBe(true)
+    expect(loadConfig(testEnv({ SHIM_WARM_UP: 'yes' })).warmUp).toBe(true)
     expect(loadConfig(testEnv({ SHIM_WARM_UP: 'false' })).warmUp).toBe(false)
     expect(loadConfig(testEnv({ SHIM_WARM_UP: '0' })).warmUp).toBe(false)
     expect(loadConfig(testEnv({ SHIM_WARM_UP: 'no' })).warmUp).toBe(false)
