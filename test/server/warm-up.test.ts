@@ -36,8 +36,8 @@ afterEach(async () => {
 })
 
 describe('SHIM_WARM_UP', () => {
-  it('is off by default; true / 1 / yes turn it on, false / 0 / no off; anything else is refused naming the variable', () => {
-    expect(loadConfig(testEnv()).warmUp).toBe(false)
+  it('is on by default; true / 1 / yes turn it on, false / 0 / no off; anything else is refused naming the variable', () => {
+    expect(loadConfig(testEnv()).warmUp).toBe(true)
     expect(loadConfig(testEnv({ SHIM_WARM_UP: '1' })).warmUp).toBe(true)
     expect(loadConfig(testEnv({ SHIM_WARM_UP: 'yes' })).warmUp).toBe(true)
     expect(loadConfig(testEnv({ SHIM_WARM_UP: 'false' })).warmUp).toBe(false)
