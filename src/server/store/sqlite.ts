@@ -183,22 +183,31 @@ export async function openSqliteStore(opts: OpenSqliteOptions): Promise<SqliteSt
   return new SqliteStore(calls, description, undefined, warmUpMs)
 }
 
-const CHECKPOINTER_URL = new URL('./sqlite-checkpointer.js', import.meta.url)
-
-/** Starts the checkpoint thread (sqlite-checkpoints.ts) on an open database; resolves to its stop. */
-async function startCheckpointer(path: string): Promise<() => Promise<void>> {
-  const worker = new Worker(CHECKPOINTER_URL, { workerData: { path } })
-  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
-  await new Promise<void>((resolve, reject) => {
-    const onMessage = (m: CheckpointerReply): void => {
-      if ('ready' in m) { cleanup(); resolve() }
-      if ('fatal' in m) { cleanup(); void worker.terminate(); reject(new Error(m.fatal)) }
+/**
+ * The first `ready` message of a thread that opens something (the core, the
+ * checkpoint connection); a `fatal` one or an error terminates the thread and
+ * rejects with its message, which names SHIM_DB.
+ */
+function whenReady<M>(worker: Worker): Promise<Extract<M, { ready: true }>> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: { ready?: true; fatal?: string }): void => {
+      if (m.ready === true) { cleanup(); resolve(m as Extract<M, { ready: true }>) }
+      if (m.fatal !== undefined) { cleanup(); void worker.terminate(); reject(new Error(m.fatal)) }
     }
     const onError = (err: Error): void => { cleanup(); void worker.terminate(); reject(err) }
     const cleanup = (): void => { worker.off('message', onMessage); worker.off('error', onError) }
     worker.on('message', onMessage)
     worker.on('error', onError)
   })
+}
+
+const CHECKPOINTER_URL = new URL('./sqlite-checkpointer.js', import.meta.url)
+
+/** Starts the checkpoint thread (sqlite-checkpoints.ts) on an open database; resolves to its stop. */
+async function startCheckpointer(path: string): Promise<() => Promise<void>> {
+  const worker = new Worker(CHECKPOINTER_URL, { workerData: { path } })
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
+  await whenReady<CheckpointerReply>(worker)
   worker.on('message', (m: CheckpointerReply) => {
     if ('failed' in m) {
       process.emitWarning(`WAL checkpoints of "${path}" (SHIM_DB) stopped in their thread (${m.failed}); `
@@ -225,16 +234,7 @@ export type WorkerReply =
 
 async function workerCalls(opts: SqliteWorkerData): Promise<{ calls: CoreCalls; warmUpMs: number | undefined }> {
   const worker = new Worker(WORKER_URL, { workerData: opts })
-  const warmUpMs = await new Promise<number | undefined>((resolve, reject) => {
-    const onMessage = (m: WorkerReply): void => {
-      if ('ready' in m) { cleanup(); resolve(m.warmUpMs) }
-      if ('fatal' in m) { cleanup(); void worker.terminate(); reject(new Error(m.fatal)) }
-    }
-    const onError = (err: Error): void => { cleanup(); void worker.terminate(); reject(err) }
-    const cleanup = (): void => { worker.off('message', onMessage); worker.off('error', onError) }
-    worker.on('message', onMessage)
-    worker.on('error', onError)
-  })
+  const { warmUpMs } = await whenReady<WorkerReply>(worker)
   let nextId = 0
   let failure: Error | undefined
   let closed = false
