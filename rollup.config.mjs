@@ -266,7 +266,11 @@ export default [
       name: 'MixpanelDeviceMode',
       inlineDynamicImports: true,
       generatedCode: 'es2015',
-      plugins: [terser(TERSER)],
+      // Chromium's explicit compile hint (Chrome 136+), the script's first line: a page loading this file with
+      // <script src> has every function compiled eagerly on the background thread that streams it, instead of each
+      // on the main thread when first called. Measured (docs/performance.md, "Start-up"): 8–11 ms less main-thread
+      // CPU per load by <script src>, no change when the file is inlined. A `preamble`: terser drops comments.
+      plugins: [terser({ ...TERSER, format: { ...TERSER.format, preamble: '//# allFunctionsCalledOnLoad' } })],
     },
   },
   {

@@ -8,6 +8,7 @@
 //
 //   node bench/browser.mjs [--rounds 7] [--calls 120] [--warmup 30] [--batch 10] [--count 20] [--loads 20] [--profiled-loads 8] [--events 1000]
 //                          [--profiled 200] [--only calls,counts,profile,init,network] [--json-only]
+//                          [--init-modes inline,src] [--alt-iife FILE]
 // A quick look on a busy machine: --only counts,profile,init --rounds 3 --loads 10
 import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
@@ -42,6 +43,13 @@ const JSON_ONLY = process.argv.includes('--json-only')
 // The network section measures mixpanel-browser's batching, which the delivery layer replaces: only on request.
 const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1].split(',') : ['calls', 'counts', 'profile', 'init']
 const run = (section) => ONLY.includes(section)
+// How the start-up pages load each side's library: `inline` (a <script> holding it: no streaming, no code cache) and
+// `src` (<script src> from the bench server, no-store: Chromium streams and compiles it off the main thread, as a
+// real site's script tag does). Ours and the core in both; mixpanel.min.js and the batching core inline only.
+const INIT_MODES = process.argv.includes('--init-modes') ? process.argv[process.argv.indexOf('--init-modes') + 1].split(',') : ['inline', 'src']
+// An experiment's variant of the script-tag bundle (a scratch copy, e.g. with a compile hint), measured at start-up
+// as `alt` in every mode, paired against ours and the core in the same loads.
+const ALT_IIFE = process.argv.includes('--alt-iife') ? process.argv[process.argv.indexOf('--alt-iife') + 1] : null
 const log = (...lines) => JSON_ONLY || console.log(...lines)
 
 // Same launch as playwright.config.ts.
@@ -252,6 +260,7 @@ async function main() {
   const official = await readFile(`${ROOT}node_modules/mixpanel-browser/dist/mixpanel.min.js`, 'utf8')
   const harness = await readFile(`${ROOT}bench/pages/harness.js`, 'utf8')
   const core = await coreAlone()
+  const alt = ALT_IIFE ? await readFile(ALT_IIFE, 'utf8') : null
   const wholeCore = await coreAlone(true)
   const files = {}
   const { server, seen, origin } = await startServer(files)
@@ -262,6 +271,9 @@ async function main() {
   const initPage = (library, create, first) => `<!doctype html><html><head><meta charset="utf-8"><title>Init</title>
 <script>window.t0 = performance.now()</script><script>${library}</script><script>window.t1 = performance.now()</script>
 <script>window.a = ${create}; window.t2 = performance.now(); ${first}; window.t3 = performance.now()</script></head><body></body></html>`
+  // The same page loading the library by <script src> (`file`, served no-store like every file): evaluate then includes its fetch.
+  const srcPage = (file, create, first) => initPage('', create, first).replace('<script></script>', `<script src="/${file}"></script>`)
+  const OURS_CREATE = `MixpanelDeviceMode.createAnalytics({ token: 'init-token', apiHost: '${origin}', mixpanelConfig: { batch_requests: false } })`
   const CONFIG = `{ track_pageview: false, api_payload_format: 'json', api_host: '${origin}', batch_requests: false }`
   // Where each init page's two scripts start (the start-up breakdown finds them in CPU profiles by these).
   const scriptsOf = (html, library) => ({ library: positionOf(html, library), create: positionOf(html, 'window.a = ') })
@@ -274,8 +286,10 @@ async function main() {
     '/iife.js': iife,
     '/core.js': core,
     '/harness.js': harness,
-    '/init-ours.html': initPage(iife, `MixpanelDeviceMode.createAnalytics({ token: 'init-token', apiHost: '${origin}', mixpanelConfig: { batch_requests: false } })`, "a.track('First')"),
+    '/init-ours.html': initPage(iife, OURS_CREATE, "a.track('First')"),
     '/init-core.html': initPage(core, `mixpanelCore.init('init-token', ${CONFIG}, 'direct')`, "a.track('First')"),
+    '/init-ours-src.html': srcPage('iife.js', OURS_CREATE, "a.track('First')"),
+    '/init-core-src.html': srcPage('core.js', `mixpanelCore.init('init-token', ${CONFIG}, 'direct')`, "a.track('First')"),
     // Informative (not the target): mixpanel-browser with its own batching, whose localStorage queue
     // gives it durability comparable to ours. coreAlone() cannot batch (IIFE_STUBS replaces its
     // request batcher), so this is its whole npm core, as an app bundles it; it sends every 5 s.
@@ -286,6 +300,7 @@ async function main() {
       '<script>window.mixpanel = { __SV: 1.2, _i: [] }</script><script>window.t0',
     ),
   })
+  if (alt) Object.assign(files, { '/alt.js': alt, '/init-alt.html': initPage(alt, OURS_CREATE, "a.track('First')"), '/init-alt-src.html': srcPage('alt.js', OURS_CREATE, "a.track('First')") })
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true })
   const version = browser.version()
   const results = {
@@ -470,29 +485,49 @@ async function main() {
       }
     }
 
-    // 4. Start-up: fresh context per load, the three variants interleaved; ours − core paired per load.
-    const init = { ours: [], core: [], official: [], batched: [] }
-    if (run('init')) log(`start-up (${LOADS} fresh loads each)…`)
+    // 4. Start-up: fresh context per load, the variants interleaved (their order rotating); ours − core paired per
+    //    load, in each loading mode (inline: `ours`, `core`; src: `ours-src`, `core-src`).
+    const init = {}
+    for (const mode of INIT_MODES) {
+      const suffix = mode === 'src' ? '-src' : ''
+      for (const k of ['ours', ...(alt ? ['alt'] : []), 'core', ...(mode === 'inline' ? ['official', 'batched'] : [])]) init[k + suffix] = []
+    }
+    if (run('init')) log(`start-up (${LOADS} fresh loads each; ${Object.keys(init).join(', ')})…`)
     for (let i = 0; run('init') && i < LOADS; i++) {
-      for (const variant of Object.keys(init)) {
+      const variants = Object.keys(init)
+      for (let k = 0; k < variants.length; k++) {
+        const variant = variants[(k + i) % variants.length]
         init[variant].push(await startUp(variant))
       }
     }
     const column = (rows, i) => rows.map((row) => row[i])
+    const started = Object.values(init).some((rows) => rows.length > 0)
     // CPU time of the page's main thread (ms), which a busy machine changes far less than the wall clock.
-    if (init.ours.length > 0) results.initCpu = Object.fromEntries(Object.entries(init).map(([k, rows]) => [k, spread(column(rows, 4))]))
-    if (init.ours.length > 0) results.initCpu.extra = spread(init.ours.map((row, i) => row[4] - init.core[i][4]))
-    if (init.ours.length > 0) results.initCpu.extraBatched = spread(init.ours.map((row, i) => row[4] - init.batched[i][4]))
+    const pairedCpu = (a, b) => spread(init[a].map((row, i) => row[4] - init[b][i][4]))
+    if (started) {
+      results.initCpu = Object.fromEntries(Object.entries(init).map(([k, rows]) => [k, spread(column(rows, 4))]))
+      // Paired extra CPU of ours over the core per mode ({ inline, src }), and of the experiment's variant over both.
+      results.initCpu.extraByMode = {}
+      results.initCpu.altByMode = {}
+      for (const mode of INIT_MODES) {
+        const suffix = mode === 'src' ? '-src' : ''
+        results.initCpu.extraByMode[mode] = pairedCpu(`ours${suffix}`, `core${suffix}`)
+        if (alt) results.initCpu.altByMode[mode] = { overCore: pairedCpu(`alt${suffix}`, `core${suffix}`), overOurs: pairedCpu(`alt${suffix}`, `ours${suffix}`) }
+      }
+      if (init.batched) results.initCpu.extraBatched = pairedCpu('ours', 'batched')
+      // As before the modes: the inline figure.
+      if (init.ours) results.initCpu.extra = results.initCpu.extraByMode.inline
+    }
     results.init = Object.fromEntries(
       Object.entries(init)
         .filter(([, rows]) => rows.length > 0)
         .map(([k, rows]) => [k, { ...spread(column(rows, 0)), evaluate: median(column(rows, 1)), start: median(column(rows, 2)), first: median(column(rows, 3)), sent: median(column(rows, 5).filter((x) => x === x)) }]),
     )
-    if (init.ours.length > 0) results.init.extra = spread(init.ours.map((row, i) => row[0] - init.core[i][0]))
+    if (init.ours?.length > 0) results.init.extra = spread(init.ours.map((row, i) => row[0] - init.core[i][0]))
     // The same loads under the profiler, ours and the core interleaved: where the extra goes.
     const phases = { ours: [], core: [] }
     if (run('init')) log(`start-up under the CPU profiler (${PROFILED_LOADS} fresh loads each)…`)
-    for (let i = 0; run('init') && i < PROFILED_LOADS; i++) {
+    for (let i = 0; run('init') && INIT_MODES.includes('inline') && i < PROFILED_LOADS; i++) {
       phases.ours.push(await startUpProfile('ours', iife))
       phases.core.push(await startUpProfile('core', core))
     }
@@ -580,21 +615,29 @@ function report(r) {
       log(`${pad(kind, 10)}${PROFILED_SIDES.map(cell).join(' | ')}`)
     }
   }
-  if (r.init.ours) {
+  if (r.initCpu) {
+    const labels = { ours: 'ours (IIFE)', alt: 'ours, experiment (alt)', core: 'mixpanel core alone', official: 'mixpanel.min.js', batched: 'core, batching (npm)' }
     log('\nStart-up: script evaluation to the first event handed over (ms, median of fresh loads; min–max); sent = its request started, ms after evaluation began')
-    log(`${pad('', 22)}${lpad('total', 20)}${lpad('evaluate', 10)}${lpad('start', 8)}${lpad('track', 8)}${lpad('sent', 8)}`)
-    for (const k of ['ours', 'core', 'official', 'batched']) {
-      const v = r.init[k]
-      log(`${pad({ ours: 'ours (IIFE)', core: 'mixpanel core alone', official: 'mixpanel.min.js', batched: 'core, batching (npm)' }[k], 22)}${lpad(`${ms(v.median)} (${ms(v.min)}–${ms(v.max)})`, 20)}${lpad(ms(v.evaluate), 10)}${lpad(ms(v.start), 8)}${lpad(ms(v.first), 8)}${lpad(ms(v.sent), 8)}`)
+    log('(inline = the library in the page; src = <script src> from the bench server, no-store, so evaluate includes its fetch)')
+    log(`${pad('', 30)}${lpad('total', 20)}${lpad('evaluate', 10)}${lpad('start', 8)}${lpad('track', 8)}${lpad('sent', 8)}${lpad('CPU', 8)}`)
+    for (const [k, v] of Object.entries(r.init)) {
+      if (k === 'extra') continue
+      const [name, mode] = k.endsWith('-src') ? [k.slice(0, -4), 'src'] : [k, 'inline']
+      log(`${pad(`${labels[name]}, ${mode}`, 30)}${lpad(`${ms(v.median)} (${ms(v.min)}–${ms(v.max)})`, 20)}${lpad(ms(v.evaluate), 10)}${lpad(ms(v.start), 8)}${lpad(ms(v.first), 8)}${lpad(ms(v.sent), 8)}${lpad(ms(r.initCpu[k].median), 8)}`)
     }
-    const e = r.init.extra
-    log(`paired extra of ours over the core: ${ms(e.median)} ms (min ${ms(e.min)}, max ${ms(e.max)}); target ≤ ${STARTUP_TARGET} ms ${e.median <= STARTUP_TARGET ? 'met' : 'MISSED'}`)
-    const c = r.initCpu
-    log(`main-thread CPU time of the whole load (ms, median; min–max): ours ${ms(c.ours.median)}, core ${ms(c.core.median)}, mixpanel.min.js ${ms(c.official.median)}, core with batching ${ms(c.batched.median)}`)
-    log(`paired extra CPU time of ours over the core: ${ms(c.extra.median)} ms (min ${ms(c.extra.min)}, max ${ms(c.extra.max)}); target ≤ ${STARTUP_TARGET} ms ${c.extra.median <= STARTUP_TARGET ? 'met' : 'MISSED'}`)
-    const b = c.extraBatched
-    log(`  beside it, not the target: paired extra CPU of ours over mixpanel-browser with its own batching (batch_requests: true, its localStorage queue;`)
-    log(`  its whole npm core, coreAlone(true): the script-tag build's stand-ins remove the batcher; first request after its 5 s flush): ${ms(b.median)} ms (min ${ms(b.min)}, max ${ms(b.max)})`)
+    if (r.init.extra) log(`paired extra wall-clock time of ours over the core, inline: ${ms(r.init.extra.median)} ms (min ${ms(r.init.extra.min)}, max ${ms(r.init.extra.max)}); informative`)
+    log('CPU = main-thread CPU time of the whole load (ms, median). The target is the paired extra CPU time of ours over the core, per loading mode:')
+    for (const [mode, e] of Object.entries(r.initCpu.extraByMode)) {
+      log(`  ${pad(mode, 7)}paired extra CPU time of ours over the core: ${ms(e.median)} ms (min ${ms(e.min)}, max ${ms(e.max)}); target ≤ ${STARTUP_TARGET} ms ${e.median <= STARTUP_TARGET ? 'met' : 'MISSED'}`)
+    }
+    for (const [mode, a] of Object.entries(r.initCpu.altByMode)) {
+      log(`  ${pad(mode, 7)}experiment (alt): paired extra CPU over the core ${ms(a.overCore.median)} ms (min ${ms(a.overCore.min)}, max ${ms(a.overCore.max)}); over ours ${ms(a.overOurs.median)} ms (min ${ms(a.overOurs.min)}, max ${ms(a.overOurs.max)})`)
+    }
+    const b = r.initCpu.extraBatched
+    if (b) {
+      log(`  beside it, not the target: paired extra CPU of ours over mixpanel-browser with its own batching, inline (batch_requests: true, its localStorage queue;`)
+      log(`  its whole npm core, coreAlone(true): the script-tag build's stand-ins remove the batcher; first request after its 5 s flush): ${ms(b.median)} ms (min ${ms(b.min)}, max ${ms(b.max)})`)
+    }
   }
   if (r.initPhases) {
     const p = r.initPhases
