@@ -58,3 +58,10 @@ test('the script-tag build sends one call of each kind to the Mixpanel API', asy
   })
   expect(inbox.events('$create_alias')[0]!.properties).toMatchObject({ alias: 'user-2', distinct_id: 'user-1' })
 })
+
+test('the script-tag build starts with Chromium\'s compile hint, which the README promises (loaded by <script src>, compiled off the main thread)', async ({ page, site }) => {
+  const url = site.page('/hint.html', iifePage(''))
+  const served = await page.request.get(new URL('/dist/mixpanel-device-mode.iife.js', url).href)
+  // The first line of the file, exactly: Chromium honours the magic comment only there (docs/performance.md, "Start-up").
+  expect((await served.text()).split('\n', 1)[0]).toBe('//# allFunctionsCalledOnLoad')
+})
