@@ -218,6 +218,7 @@ export async function openLoop({ port, bodies, webhooksPerSecond }) {
   const byDue = new Array(bodies.length)
   const interval = 1000 / webhooksPerSecond
   const start = performance.now() + 10
+  const startEpoch = performance.timeOrigin + start
   let sent = 0
   await new Promise((resolve, reject) => {
     let answered = 0
@@ -243,6 +244,10 @@ export async function openLoop({ port, bodies, webhooksPerSecond }) {
   const sorted = (list) => list.sort((a, b) => a - b)
   return {
     seconds,
+    // Webhook i was due at startEpoch + i × intervalMs (epoch ms), answered byDue[i] ms later.
+    startEpoch,
+    intervalMs: interval,
+    byDue,
     lat: sorted([...byDue]),
     firstSecond: sorted(byDue.slice(0, warm)),
     afterFirstSecond: sorted(byDue.slice(warm)),
@@ -272,6 +277,58 @@ export async function waitDrained(port) {
   }
   agent.destroy()
   return (performance.now() - start) / 1000
+}
+
+/**
+ * How long an fdatasync takes on the shim's disk while it runs: a thread of
+ * the bench writes one 4 KiB page to `<dir>/disk-probe` and fdatasyncs it
+ * every `everyMs`, timing each sync. A webhook is answered only after an
+ * fdatasync of the WAL that began after its COMMIT (docs/shim.md,
+ * "Benchmark"), so when the disk holds every sync for hundreds of ms — as it
+ * did, for the shim's syncs and the checkpoint thread's alike, in the one
+ * traced run that missed p99 < 50 ms — every durable server on this disk
+ * answers that late; the probe shows whether that happened in this run.
+ * `stop()` returns each sync's start (epoch ms) and duration (ms).
+ */
+export function startDiskProbe(dir, everyMs = 10) {
+  const worker = new Worker(`
+    const { closeSync, fdatasyncSync, openSync, unlinkSync, writeSync } = require('node:fs')
+    const { parentPort, workerData } = require('node:worker_threads')
+    const path = workerData.dir + '/disk-probe'
+    const fd = openSync(path, 'w')
+    const page = Buffer.alloc(4096, 1)
+    const syncs = []
+    const timer = setInterval(() => {
+      writeSync(fd, page, 0, page.length, 0)
+      const t = performance.timeOrigin + performance.now()
+      fdatasyncSync(fd)
+      syncs.push([t, performance.timeOrigin + performance.now() - t])
+    }, workerData.everyMs)
+    parentPort.on('message', () => { clearInterval(timer); closeSync(fd); unlinkSync(path); parentPort.postMessage(syncs) })
+  `, { eval: true, workerData: { dir, everyMs } })
+  return {
+    stop: () => new Promise((resolve, reject) => {
+      worker.once('message', (syncs) => { worker.terminate(); resolve(syncs) })
+      worker.once('error', reject)
+      worker.postMessage('stop')
+    }),
+  }
+}
+
+/**
+ * The open loop's webhooks that were in flight while a probe fdatasync took
+ * over `stallMs`: the latency of the others is what the shim did whenever the
+ * disk did not hold it (printed beside the whole run's, never instead of it).
+ */
+export function outsideDiskStalls(run, syncs, stallMs) {
+  const stalls = syncs.filter(([, d]) => d > stallMs).map(([t, d]) => [t, t + d])
+  const kept = []
+  for (let i = 0; i < run.byDue.length; i++) {
+    const due = run.startEpoch + i * run.intervalMs
+    const answered = due + run.byDue[i]
+    if (!stalls.some(([s, e]) => due < e && answered > s)) kept.push(run.byDue[i])
+  }
+  return { stalls: stalls.length, excluded: run.byDue.length - kept.length, lat: kept.sort((a, b) => a - b) }
 }
 
 /** A bare Node server in its own process that reads and parses each body and answers 200: what the machine allows. */
