@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { rebuildPlanner } from '../flows/index.js'
-import { coreCalls, type CoreCalls, type WorkerCall, type WorkerReply } from './sqlite.js'
+import { coreCalls, type CoreCalls, type WorkerCall, type WorkerReply } from './sqlite-calls.js'
 import { OUTBOX_CHUNK, SqliteCore, type SqliteOptions } from './sqlite-core.js'
 import type { ClaimOptions, Sink } from './types.js'
 import { SlicedQueue } from './sliced-queue.js'

@@ -13,68 +13,15 @@ import { Worker } from 'node:worker_threads'
 import { rebuildPlanner } from '../flows/index.js'
 import { clock, trace, tracing } from '../trace.js'
 import { KeyedLock } from './keyed-lock.js'
-import { MAX_PLAN_STEPS, SqliteCore, type CommitInput, type SqliteOptions } from './sqlite-core.js'
+import { MAX_PLAN_STEPS, SqliteCore, type SqliteOptions } from './sqlite-core.js'
 import { addLoaded, emptyState, isEmptySpec, missing } from './state.js'
 import { WAL_CEILING_PAGES } from './sqlite-checkpoints.js'
 import type { CheckpointerReply } from './sqlite-checkpointer.js'
+import { coreCalls, type CoreCalls, type WorkerCall, type WorkerReply } from './sqlite-calls.js'
 import type { SqliteWorkerData } from './sqlite-worker.js'
 import type {
-  Applied, ClaimOptions, Claimed, DueSummary, LoadSpec, MessageRequest, NamedPlanner, OutboxGauge, OutboxRow, Planner, RecordKind, RecordRef, Sink,
-  SinkState, Store, StoredRecord,
+  Applied, ClaimOptions, Claimed, DueSummary, MessageRequest, NamedPlanner, OutboxGauge, OutboxRow, Planner, Sink, SinkState, Store,
 } from './types.js'
-
-type Loaded = { duplicate: true } | { duplicate: false; gets: [RecordRef, unknown][]; scans: [{ kind: RecordKind; scope: string }, StoredRecord[]][] }
-
-/** What the core answers, called directly or through the worker. */
-export interface CoreCalls {
-  /** A whole message where the core runs (see SqliteCore.apply); `flow`/`input` rebuild the planner there. */
-  applyFlow(request: MessageRequest, flow: string, input: unknown): Promise<Applied<unknown>>
-  load(spec: LoadSpec, dedupe: MessageRequest['dedupe']): Promise<Loaded>
-  commit(c: CommitInput): Promise<{ duplicate: boolean; queued: number }>
-  prune(before: number): Promise<void>
-  claim(sink: Sink, o: ClaimOptions): Promise<Claimed | undefined>
-  complete(owner: string, ids: readonly number[]): Promise<void>
-  reschedule(owner: string, ids: readonly number[], o: { at: number; error: string; countAttempt: boolean; now: number }): Promise<void>
-  keepFailed(owner: string, ids: readonly number[], error: string, now: number): Promise<void>
-  expireLeases(now: number): Promise<number>
-  releaseAllLeases(now: number): Promise<number>
-  requeueFailed(sink: Sink | undefined, now: number): Promise<number>
-  dueSummary(sink: Sink, now: number): Promise<DueSummary>
-  sinkState(sink: Sink): Promise<SinkState>
-  pauseSink(sink: Sink, p: { until: number; kind: 'auth' | 'retry'; reason: string; now: number }): Promise<SinkState>
-  resumeSink(sink: Sink): Promise<void>
-  gauges(now: number): Promise<OutboxGauge[]>
-  checkWritable(now: number): Promise<void>
-  close(): Promise<void>
-}
-
-/** The core's methods as `CoreCalls` (the worker serves the same object). */
-export function coreCalls(core: SqliteCore, rebuild: (flow: string, input: unknown) => Planner<unknown>): CoreCalls {
-  return {
-    applyFlow: (request, flow, input) => core.apply(request, rebuild(flow, input)),
-    load: async (spec, dedupe) => {
-      if (dedupe !== undefined && core.seen(dedupe.source, dedupe.key)) return { duplicate: true }
-      return { duplicate: false, ...core.load(spec) }
-    },
-    commit: (c) => core.commit(c),
-    prune: async (before) => core.prune(before),
-    claim: (sink, o) => core.claim(sink, o),
-    complete: (owner, ids) => core.complete(owner, ids),
-    reschedule: async (owner, ids, o) => core.reschedule(owner, ids, o),
-    keepFailed: async (owner, ids, error, now) => core.keepFailed(owner, ids, error, now),
-    expireLeases: async (now) => core.expireLeases(now),
-    releaseAllLeases: async (now) => core.releaseAllLeases(now),
-    requeueFailed: async (sink, now) => core.requeueFailed(sink, now),
-    dueSummary: async (sink, now) => core.dueSummary(sink, now),
-    sinkState: async (sink) => core.sinkState(sink),
-    pauseSink: async (sink, p) => core.pauseSink(sink, p),
-    resumeSink: async (sink) => core.resumeSink(sink),
-    gauges: async (now) => core.gauges(now),
-    checkWritable: async (now) => core.checkWritable(now),
-    close: () => core.close(),
-  }
-}
-
 
 export class SqliteStore implements Store {
   private readonly locks = new KeyedLock()
@@ -221,16 +168,6 @@ async function startCheckpointer(path: string): Promise<() => Promise<void>> {
     await exited
   }
 }
-
-export type WorkerCall = { id: number; method: keyof CoreCalls; args: unknown[] }
-export type WorkerReply =
-  | { id: number; result: unknown }
-  /** Rows of a claim step, ahead of the claim's result (sqlite-worker.ts). */
-  | { id: number; part: OutboxRow[] }
-  | { id: number; error: string }
-  /** `warmUpMs`: how long the warm-up took (sqlite-worker.ts), when there was one. */
-  | { ready: true; warmUpMs?: number }
-  | { fatal: string }
 
 async function workerCalls(opts: SqliteWorkerData): Promise<{ calls: CoreCalls; warmUpMs: number | undefined }> {
   const worker = new Worker(WORKER_URL, { workerData: opts })
