@@ -170,7 +170,7 @@ test('storage that throws (cookies and localStorage blocked): calls resolve, not
   expect(seen.console).toContain(`log: ${PREFIX} storage failing: \`cookie\` asked, mixpanel-browser uses memory, the delivery queue memory`)
 })
 
-test('a page whose localStorage throws still delivers its events (mixpanel-browser falls back to cookies and direct requests)', async ({ page, site, inbox }) => {
+test('a page whose localStorage throws still delivers its events (the delivery queue keeps them in memory and sends them)', async ({ page, site, inbox }) => {
   const seen = watch(page)
   const block = `<script>Object.defineProperty(window, 'localStorage', { get() { throw new DOMException('The operation is insecure.', 'SecurityError') } })</script>`
   const url = site.page('/delivery/local-storage-throws.html', analyticsPage({ token: TOKEN }, `analytics.identify('u1', { plan: 'pro' }); analytics.track('A', { n: 1 })`, block))

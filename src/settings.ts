@@ -58,8 +58,9 @@ export interface Settings {
   debug?: boolean
   /**
    * Extra mixpanel-browser `init` options, applied last (not a Segment setting):
-   * for what Segment's settings do not cover.
-   * @default {} @example { batch_requests: false, ignore_dnt: true }
+   * for what Segment's settings do not cover. `batch_requests` is always false:
+   * the delivery queue sends (docs/delivery.md).
+   * @default {} @example { ignore_dnt: true }
    */
   mixpanelConfig?: Record<string, unknown>
   /** Accepted and ignored: a Segment setting with no effect in device mode. */
