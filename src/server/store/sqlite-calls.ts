@@ -5,33 +5,22 @@
  * the worker does not load the store's main-thread side.
  */
 import type { CommitInput, SqliteCore } from './sqlite-core.js'
-import type {
-  Applied, ClaimOptions, Claimed, DueSummary, LoadSpec, MessageRequest, OutboxGauge, OutboxRow, Planner, RecordKind, RecordRef, Sink, SinkState,
-  StoredRecord,
-} from './types.js'
+import type { Applied, LoadSpec, MessageRequest, Outbox, OutboxRow, Planner, RecordKind, RecordRef, Sink, StoredRecord } from './types.js'
 
 export type Loaded = { duplicate: true } | { duplicate: false; gets: [RecordRef, unknown][]; scans: [{ kind: RecordKind; scope: string }, StoredRecord[]][] }
 
-/** What the core answers, called directly or through the worker. */
-export interface CoreCalls {
+/**
+ * What the core answers, called directly or through the worker: the outbox's
+ * methods as `Outbox` types them (but `requeueFailed`, whose arguments cross
+ * the thread boundary as a list), and the state store's steps.
+ */
+export interface CoreCalls extends Omit<Outbox, 'requeueFailed'> {
   /** A whole message where the core runs (see SqliteCore.apply); `flow`/`input` rebuild the planner there. */
   applyFlow(request: MessageRequest, flow: string, input: unknown): Promise<Applied<unknown>>
   load(spec: LoadSpec, dedupe: MessageRequest['dedupe']): Promise<Loaded>
   commit(c: CommitInput): Promise<{ duplicate: boolean; queued: number }>
   prune(before: number): Promise<void>
-  claim(sink: Sink, o: ClaimOptions): Promise<Claimed | undefined>
-  complete(owner: string, ids: readonly number[]): Promise<void>
-  reschedule(owner: string, ids: readonly number[], o: { at: number; error: string; countAttempt: boolean; now: number }): Promise<void>
-  keepFailed(owner: string, ids: readonly number[], error: string, now: number): Promise<void>
-  expireLeases(now: number): Promise<number>
-  releaseAllLeases(now: number): Promise<number>
   requeueFailed(sink: Sink | undefined, now: number): Promise<number>
-  dueSummary(sink: Sink, now: number): Promise<DueSummary>
-  sinkState(sink: Sink): Promise<SinkState>
-  pauseSink(sink: Sink, p: { until: number; kind: 'auth' | 'retry'; reason: string; now: number }): Promise<SinkState>
-  resumeSink(sink: Sink): Promise<void>
-  gauges(now: number): Promise<OutboxGauge[]>
-  checkWritable(now: number): Promise<void>
   close(): Promise<void>
 }
 
