@@ -53,7 +53,7 @@ test('remote settings say they are left out and make no request; tracking goes o
   expect(seen.errors).toEqual([])
 })
 
-test('batching (on the native Promise) delivers, and the state (native JSON) is read back on the next page', async ({ page, site, inbox }) => {
+test('events are delivered with the native Promise, and the state (native JSON) is read back on the next page', async ({ page, site, inbox }) => {
   await inbox.attach(page)
   await page.goto(site.page('/omit/batch-1.html', analyticsPage({ token: TOKEN }, `analytics.identify('u1', { plan: 'pro' }); analytics.track('Batched')`)))
   await inbox.until((i) => i.events('Batched').length === 1)

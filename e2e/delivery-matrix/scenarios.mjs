@@ -9,9 +9,11 @@ import { chromium } from 'playwright'
 import { CHROMIUM, chromiumArgs, startHarness } from './harness.mjs'
 
 /**
- * Short intervals through public settings only (mixpanel-browser's own
- * options, given to ours as `mixpanelConfig`), so the matrix runs in minutes:
- * flush every 500 ms instead of 5 s (retries back off from there).
+ * Short intervals through public settings only, so the matrix runs in
+ * minutes: plain mixpanel-browser flushes every 500 ms instead of 5 s
+ * (retries back off from there). Ours gets the same object as
+ * `mixpanelConfig`, where it changes nothing (batching is always off; the
+ * delivery queue sends at once and paces its own retries).
  */
 export const MIXPANEL_CONFIG = { batch_flush_interval_ms: 500 }
 
