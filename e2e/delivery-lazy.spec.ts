@@ -69,3 +69,23 @@ test('a page left before the sender chunk loaded: its calls were stored, and the
   await expect.poll(() => page.evaluate((prefix) => Object.keys(localStorage).filter((key) => key.startsWith(prefix)), `__mpdm_${TOKEN}_`)).toEqual([])
   for (const route of held) await route.abort().catch(() => {})
 })
+
+test('a sender chunk that failed to load is loaded again by the next call on the same page, which then sends every stored record once', async ({ page, site, inbox }) => {
+  // The first request for the chunk fails (a dropped connection); later ones are served.
+  let attempts = 0
+  await page.route('**/sender.js', (route) => (++attempts === 1 ? route.abort('connectionreset') : route.fallback()))
+  await page.goto(site.page('/lazy-sender/retry.html', app(`
+    await analytics.identify('u1', { plan: 'pro' })
+    await analytics.track('A', { n: 1 })
+  `)))
+  await page.waitForFunction(() => (window as any).done === true)
+  await expect.poll(() => attempts).toBe(1)
+  // Stored, nothing sent: the chunk is missing on this page.
+  expect(inbox.requests).toEqual([])
+
+  await page.evaluate(() => (window as any).analytics.track('B', { n: 2 }))
+  await inbox.until((i) => i.events('B').length === 1 && i.events('A').length === 1 && i.engage().some((b) => b.$set?.plan))
+  expect(attempts).toBe(2)
+  expect(inbox.events().map((e) => e.event)).toEqual(['$identify', 'A', 'B'])
+  await expect.poll(() => page.evaluate((prefix) => Object.keys(localStorage).filter((key) => key.startsWith(prefix) && key.includes('.')), `__mpdm_${TOKEN}_`)).toEqual([])
+})

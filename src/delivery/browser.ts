@@ -26,7 +26,9 @@ export function deliver(mixpanel: MixpanelLike, token: string, storage: Storage 
     store.hide?.(true)
     store.release()
   })
-  // The chunk could not load: records stay stored for the next page.
-  import('./sender').then((sender) => sender.start(store, () => mixpanel.has_opted_out_tracking()), () => {})
+  // The chunk could not load (offline, a dropped connection): records stay
+  // stored for the next page, and the next record this page stores tries again.
+  const load = (): unknown => import('./sender').then((sender) => sender.start(store, () => mixpanel.has_opted_out_tracking()), () => (store.kick = load))
+  load()
   return store
 }

@@ -56,7 +56,7 @@ export interface Store {
   store(key: string, value: string): boolean
   /** The page is being left: its lease says so ('0'), so the next page takes its records over at once. */
   release(): void
-  /** Set by the sender once loaded: a record waits. */
+  /** Set by the sender once loaded: a record waits (before, when its chunk failed to load: load it again). */
   kick?(): void
   /** Set by the sender once loaded: the page is hidden (`leaving`: left). */
   hide?(leaving: boolean): void
