@@ -45,9 +45,8 @@
   // `debug: true` explains this integration's decisions on the console; it
   // would also turn on mixpanel-browser's own logging, which logs every request
   // and several "You are opted out" warnings per call while opted out.
+  // (No batching setting: the delivery queue sends each record at once, docs/delivery.md.)
   settings.mixpanelConfig = { debug: false }
-  // Locally, one request per call so the panel updates at once (batches go every 5 s).
-  if (config.mode !== 'mixpanel') settings.mixpanelConfig.batch_requests = false
   var analytics = MixpanelDeviceMode.createAnalytics(settings)
   window.analytics = analytics
 
