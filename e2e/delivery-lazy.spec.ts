@@ -70,22 +70,54 @@ test('a page left before the sender chunk loaded: its calls were stored, and the
   for (const route of held) await route.abort().catch(() => {})
 })
 
+/**
+ * Makes the page's first request for the sender chunk fail, as a dropped
+ * connection does; returns the number of requests so far and a promise that
+ * holds once the page has seen that failure (its `import()` rejects in a task
+ * after the network error reaches it: a few tasks are let through).
+ */
+async function failFirstChunkRequest(page: import('@playwright/test').Page) {
+  const state = { attempts: 0 }
+  await page.route('**/sender.js', (route) => (++state.attempts === 1 ? route.abort('connectionreset') : route.fallback()))
+  const failed = page.waitForEvent('requestfailed', (request) => request.url().endsWith('sender.js'))
+    .then(() => page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 100))))
+  return { state, failed }
+}
+
 test('a sender chunk that failed to load is loaded again by the next call on the same page, which then sends every stored record once', async ({ page, site, inbox }) => {
   // The first request for the chunk fails (a dropped connection); later ones are served.
-  let attempts = 0
-  await page.route('**/sender.js', (route) => (++attempts === 1 ? route.abort('connectionreset') : route.fallback()))
+  const { state, failed } = await failFirstChunkRequest(page)
   await page.goto(site.page('/lazy-sender/retry.html', app(`
     await analytics.identify('u1', { plan: 'pro' })
     await analytics.track('A', { n: 1 })
   `)))
   await page.waitForFunction(() => (window as any).done === true)
-  await expect.poll(() => attempts).toBe(1)
+  await failed
+  expect(state.attempts).toBe(1)
   // Stored, nothing sent: the chunk is missing on this page.
   expect(inbox.requests).toEqual([])
 
   await page.evaluate(() => (window as any).analytics.track('B', { n: 2 }))
   await inbox.until((i) => i.events('B').length === 1 && i.events('A').length === 1 && i.engage().some((b) => b.$set?.plan))
-  expect(attempts).toBe(2)
+  expect(state.attempts).toBe(2)
   expect(inbox.events().map((e) => e.event)).toEqual(['$identify', 'A', 'B'])
   await expect.poll(() => page.evaluate((prefix) => Object.keys(localStorage).filter((key) => key.startsWith(prefix) && key.includes('.')), `__mpdm_${TOKEN}_`)).toEqual([])
+})
+
+test('calls made while the failed sender chunk loads again start one sender, and each record is sent once', async ({ page, site, inbox }) => {
+  const { state, failed } = await failFirstChunkRequest(page)
+  // The sender listens for `online` once when it starts: two starts would listen twice.
+  const countOnline = `<script>window.onlineListeners = 0; const add = window.addEventListener
+    window.addEventListener = function (type, ...rest) { if (type === 'online') window.onlineListeners++; return add.call(this, type, ...rest) }</script>`
+  await page.goto(site.page('/lazy-sender/retry-twice.html', app(`await analytics.track('A', { n: 1 })`).replace('<body>', `<body>${countOnline}`)))
+  await page.waitForFunction(() => (window as any).done === true)
+  await failed
+  expect(state.attempts).toBe(1)
+
+  // Two calls in one task: the first loads the chunk again, the second finds that load under way.
+  await page.evaluate(() => { const a = (window as any).analytics; a.track('B', { n: 2 }); a.track('C', { n: 3 }) })
+  await inbox.until((i) => ['A', 'B', 'C'].every((name) => i.events(name).length === 1))
+  expect(inbox.events().map((e) => e.event)).toEqual(['A', 'B', 'C'])
+  expect(state.attempts).toBe(2)
+  expect(await page.evaluate(() => (window as any).onlineListeners)).toBe(1)
 })

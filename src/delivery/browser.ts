@@ -27,8 +27,12 @@ export function deliver(mixpanel: MixpanelLike, token: string, storage: Storage 
     store.release()
   })
   // The chunk could not load (offline, a dropped connection): records stay
-  // stored for the next page, and the next record this page stores tries again.
-  const load = (): unknown => import('./sender').then((sender) => sender.start(store, () => mixpanel.has_opted_out_tracking()), () => (store.kick = load))
+  // stored for the next page, and the next record this page stores tries
+  // again — one load at a time, so the sender starts once.
+  const load = (): void => {
+    delete store.kick
+    import('./sender').then((sender) => sender.start(store, () => mixpanel.has_opted_out_tracking()), () => (store.kick = load))
+  }
   load()
   return store
 }
