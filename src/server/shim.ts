@@ -173,21 +173,20 @@ export async function startShim(opts: StartShimOptions = {}): Promise<RunningShi
   if (opts.host !== undefined) config.host = opts.host
   // Before the port is bound, so the first real webhooks find the code compiled (warm-up.ts), beside the store's
   // thread warming its part while the store opens. A failed warm-up only costs speed.
-  let warmUpError: Error | undefined
-  const warming = config.warmUp ? warmUpHttp().catch((err: Error) => { warmUpError = err; return undefined }) : Promise.resolve(undefined)
-  let shim: Shim
-  try {
-    shim = await createShim({
+  // Both settle before going on, so the warm-up's loopback server is closed even when the store fails to open.
+  const [created, warmUp] = await Promise.allSettled([
+    createShim({
       config,
       ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
       ...(opts.http !== undefined ? { http: opts.http } : {}),
       ...(opts.store !== undefined ? { store: opts.store } : {}),
-    })
-  } finally {
-    await warming
-  }
-  const warmUpHttpMs = await warming
-  if (warmUpError !== undefined) shim.logger.warn('warm-up failed; starting without it', { error: warmUpError.message })
+    }),
+    config.warmUp ? warmUpHttp() : Promise.resolve(undefined),
+  ])
+  if (created.status === 'rejected') throw created.reason
+  const shim = created.value
+  if (warmUp.status === 'rejected') shim.logger.warn('warm-up failed; starting without it', { error: (warmUp.reason as Error).message })
+  const warmUpHttpMs = warmUp.status === 'fulfilled' ? warmUp.value : undefined
 
   let server: Server
   try {

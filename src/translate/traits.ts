@@ -14,8 +14,10 @@ const SPECIAL: Record<string, string> = {
   lastseen: '$last_seen',
 }
 
+const SPECIAL_NAMES = Object.values(SPECIAL)
+
 /** Whether `key` is one of Mixpanel's special profile names (`$email` …). */
-export const isSpecialName = (key: string): boolean => Object.values(SPECIAL).includes(key)
+export const isSpecialName = (key: string): boolean => SPECIAL_NAMES.includes(key)
 
 /** The `$` name of a special trait (`E_mail` → `$email`), or undefined. */
 export const specialName = (key: string): string | undefined => SPECIAL[looseKey(key)]
